@@ -1,0 +1,213 @@
+//! The one error type of `get_or_create`.
+
+use std::fmt;
+
+use diesel::result::Error as DieselError;
+
+/// What can go wrong in a `get_or_create` call.
+///
+/// Every case that comes from the database keeps the original
+/// [`diesel::result::Error`] as its [`source`](std::error::Error::source), so nothing the
+/// database said is lost.
+///
+/// # Example
+///
+/// ```
+/// use get_or_create_core::Error;
+///
+/// fn explain(error: &Error) -> &'static str {
+///     match error {
+///         Error::MultipleRowsMatch { .. } => "add a unique index on the lookup columns",
+///         Error::UniqueViolation { .. } => "another unique column clashes with an existing row",
+///         Error::NoUniqueIndex { .. } => "create a unique index on exactly the lookup columns",
+///         Error::TransactionMustBeRetried { .. } => "roll back and run the transaction again",
+///         Error::RetriesExhausted { .. } => "the row kept changing under us; try again later",
+///         Error::Database(_) => "some other database error",
+///         _ => "a case added in a later version",
+///     }
+/// }
+/// # let _ = explain;
+/// ```
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// The lookup matched more than one row, so there is no single row to return.
+    ///
+    /// Happens when the lookup columns are not covered by a unique index (a `get_or_create`
+    /// that finds an existing row never reaches the insert that would detect it), or when a
+    /// lookup value is `NULL` and the unique index treats `NULL`s as distinct (the
+    /// default everywhere but PostgreSQL's `NULLS NOT DISTINCT`).
+    ///
+    /// What to do: declare a unique index on exactly the lookup columns, clean up the
+    /// duplicate rows, and on PostgreSQL 15+ declare nullable lookup columns
+    /// `NULLS NOT DISTINCT`.
+    MultipleRowsMatch {
+        /// The table, as named in `#[diesel(table_name = ..)]`.
+        table: &'static str,
+        /// The SQL names of the lookup columns.
+        columns: &'static [&'static str],
+    },
+
+    /// Creating the row violated a unique constraint that is not the lookup's.
+    ///
+    /// Happens when a default value clashes with an existing row, for example a
+    /// `#[default] username` that another row already has.
+    ///
+    /// What to do: choose other defaults, or make that column part of the lookup.
+    UniqueViolation {
+        /// What the database names the constraint by: the constraint name on PostgreSQL, the
+        /// key name on MySQL/MariaDB, the column list (`table.column, ..`) on SQLite.
+        /// `None` when the database did not say.
+        constraint: Option<String>,
+        /// The database's error.
+        source: DieselError,
+    },
+
+    /// The lookup columns are not covered by a unique index or constraint, so the database
+    /// cannot keep two concurrent callers from creating the same row twice.
+    ///
+    /// Detected before any row is written: PostgreSQL and SQLite refuse the `ON CONFLICT`
+    /// clause; on MySQL/MariaDB the library reads the table's indexes from
+    /// `information_schema` the first time a row has to be created.
+    ///
+    /// What to do: `CREATE UNIQUE INDEX .. ON table (lookup columns)`.
+    NoUniqueIndex {
+        /// The table, as named in `#[diesel(table_name = ..)]`.
+        table: &'static str,
+        /// The SQL names of the lookup columns.
+        columns: &'static [&'static str],
+        /// The database's error, where it raised one (PostgreSQL, SQLite).
+        source: Option<DieselError>,
+    },
+
+    /// The caller's transaction lost a conflict with a concurrent one and the database has
+    /// already rolled it back (or will only let it roll back): a serialization failure
+    /// (PostgreSQL `40001`, at `REPEATABLE READ` or `SERIALIZABLE`), a deadlock (MariaDB
+    /// `1213`, PostgreSQL `40P01`), or a stale SQLite snapshot (`database is locked` inside a
+    /// deferred transaction).
+    ///
+    /// Only returned when the call ran inside a transaction, where repeating a single
+    /// statement would be wrong. Outside a transaction the library retries by itself.
+    ///
+    /// What to do: roll back and run the whole transaction again.
+    TransactionMustBeRetried {
+        /// The database's error.
+        source: DieselError,
+    },
+
+    /// Outside a transaction, the call was repeated the given number of times and every
+    /// attempt lost a race (a deadlock, a serialization failure, or a row that was deleted
+    /// between the failed insert and the re-read).
+    ///
+    /// What to do: usually nothing but trying again later; a constant stream of this error
+    /// means another process deletes and recreates the same rows in a tight loop.
+    RetriesExhausted {
+        /// How many attempts were made.
+        attempts: u32,
+        /// The error of the last attempt, if it ended in one.
+        source: Option<DieselError>,
+    },
+
+    /// Any other database error (a connection failure, a `NOT NULL` or `CHECK` violation
+    /// in the defaults, a type mismatch, ..), unchanged.
+    Database(DieselError),
+}
+
+impl Error {
+    /// Whether the caller should roll back and run its transaction again.
+    ///
+    /// True for [`Error::TransactionMustBeRetried`], and for a wrapped
+    /// [`Error::Database`] serialization failure, so that a retry loop around a transaction
+    /// can treat the library's and its own statements alike.
+    ///
+    /// ```
+    /// use diesel::result::{DatabaseErrorKind, Error as DieselError};
+    /// use get_or_create_core::Error;
+    ///
+    /// let lost = DieselError::DatabaseError(
+    ///     DatabaseErrorKind::SerializationFailure,
+    ///     Box::new(String::from("could not serialize access")),
+    /// );
+    /// assert!(Error::from(lost).must_retry_transaction());
+    /// assert!(!Error::from(DieselError::NotFound).must_retry_transaction());
+    /// ```
+    pub fn must_retry_transaction(&self) -> bool {
+        match self {
+            Error::TransactionMustBeRetried { .. } => true,
+            Error::Database(DieselError::DatabaseError(kind, _)) => {
+                matches!(
+                    kind,
+                    diesel::result::DatabaseErrorKind::SerializationFailure
+                )
+            }
+            _ => false,
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::MultipleRowsMatch { table, columns } => write!(
+                f,
+                "several rows of `{table}` match the lookup on ({}); \
+                 declare a unique index on exactly these columns",
+                columns.join(", ")
+            ),
+            Error::UniqueViolation { constraint, source } => match constraint {
+                Some(name) => write!(
+                    f,
+                    "creating the row violated unique constraint `{name}`, \
+                     which is not the lookup's: {source}"
+                ),
+                None => write!(
+                    f,
+                    "creating the row violated a unique constraint \
+                     that is not the lookup's: {source}"
+                ),
+            },
+            Error::NoUniqueIndex { table, columns, .. } => write!(
+                f,
+                "no unique index of `{table}` covers exactly the lookup columns ({0}); \
+                 without one, concurrent calls can create duplicates: \
+                 add `CREATE UNIQUE INDEX ON {table} ({0})`",
+                columns.join(", ")
+            ),
+            Error::TransactionMustBeRetried { source } => write!(
+                f,
+                "the transaction lost a conflict with a concurrent one and must be \
+                 rolled back and run again: {source}"
+            ),
+            Error::RetriesExhausted { attempts, source } => {
+                write!(f, "gave up after {attempts} attempts that each lost a race")?;
+                match source {
+                    Some(source) => write!(f, ": {source}"),
+                    None => Ok(()),
+                }
+            }
+            Error::Database(source) => write!(f, "database error: {source}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::UniqueViolation { source, .. }
+            | Error::TransactionMustBeRetried { source }
+            | Error::Database(source) => Some(source),
+            Error::NoUniqueIndex { source, .. } | Error::RetriesExhausted { source, .. } => {
+                source.as_ref().map(|e| e as _)
+            }
+            Error::MultipleRowsMatch { .. } => None,
+        }
+    }
+}
+
+/// Wraps any Diesel error as [`Error::Database`], so that `Error` can be the error type of
+/// a `conn.transaction(..)` closure that calls `get_or_create` and other Diesel queries.
+impl From<DieselError> for Error {
+    fn from(error: DieselError) -> Self {
+        Error::Database(error)
+    }
+}

@@ -1,0 +1,161 @@
+//! Race-safe `get_or_create` for [Diesel](https://diesel.rs) models on PostgreSQL, SQLite
+//! and MySQL/MariaDB.
+//!
+//! Derive [`GetOrCreate`] on a model, mark the fields that identify a row with `#[lookup]`
+//! and the fields that are written only when a row is created with `#[default]`:
+//!
+#![cfg_attr(feature = "sqlite", doc = "```")]
+#![cfg_attr(not(feature = "sqlite"), doc = "```ignore")]
+//! use diesel::prelude::*;
+//! use get_or_create_core::GetOrCreate;
+//!
+//! diesel::table! {
+//!     users (id) {
+//!         id -> Integer,
+//!         email -> Text,
+//!         name -> Text,
+//!         karma -> Integer,
+//!     }
+//! }
+//!
+//! #[derive(Debug, Queryable, Selectable, GetOrCreate)]
+//! #[diesel(table_name = users)]
+//! pub struct User {
+//!     pub id: i32,
+//!     #[lookup]
+//!     pub email: String,
+//!     #[default]
+//!     pub name: String,
+//!     #[default]
+//!     pub karma: i32,
+//! }
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let mut conn = SqliteConnection::establish(":memory:")?;
+//! diesel::sql_query(
+//!     "CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT NOT NULL UNIQUE,
+//!                          name TEXT NOT NULL, karma INTEGER NOT NULL)",
+//! )
+//! .execute(&mut conn)?;
+//!
+//! let (ann, created) = User::get_or_create(
+//!     &mut conn,
+//!     UserLookup { email: "ann@example.com".into() },
+//!     UserDefaults { name: "Ann".into(), karma: 0 },
+//! )?;
+//! assert!(created);
+//!
+//! // Defaults that are costly to compute: the closure runs only if a row is created.
+//! let (again, created) = User::get_or_create_with(
+//!     &mut conn,
+//!     UserLookup { email: "ann@example.com".into() },
+//!     || unreachable!("the row exists, so no defaults are needed"),
+//! )?;
+//! assert!(!created);
+//! assert_eq!(again.id, ann.id);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # What the derive generates
+//!
+//! For a model `User` it writes `UserLookup`, with one public field per `#[lookup]` field,
+//! and `UserDefaults`, with one per `#[default]` field, both with the model's visibility.
+//! Fields with neither attribute are left to the database (identity columns, column
+//! defaults) and read back. `#[get_or_create(lookup)]` and `#[get_or_create(default)]` are
+//! the same attributes, for structs that also derive `Default` (whose `#[default]` clashes).
+//! The derive reads Diesel's `#[diesel(table_name = ..)]`, `#[diesel(column_name = ..)]` and
+//! `#[diesel(check_for_backend(..))]`.
+//!
+//! # Guarantees
+//!
+//! - `created` is `true` for exactly one caller per new row, however many race for it.
+//! - A row that exists costs one `SELECT` and writes nothing: no sequence value, no lock.
+//! - The library never opens a transaction or a savepoint, and a lost race never aborts
+//!   the caller's transaction.
+//! - Every failure has its own [`Error`] case: several rows match, another unique
+//!   constraint fired, no unique index covers the lookup, the transaction must be retried.
+//!
+//! The lookup columns need a unique index (or primary key) on exactly those columns: it is
+//! what makes the database, not the library, the judge of a race.
+//!
+//! # Backends
+//!
+//! Enable the cargo features `postgres`, `sqlite` and/or `mysql`. The per-backend
+//! statements are described in the README and in the source of [`Strategy`]'s impls.
+//!
+//! # `NULL` in a lookup
+//!
+//! A lookup field of type `Option<T>` matches `NULL` with `IS NULL`. A unique index treats
+//! `NULL`s as distinct unless declared `NULLS NOT DISTINCT` (PostgreSQL 15+), so elsewhere a
+//! `NULL` key is not protected against concurrent duplicates; a later call that finds them
+//! gets [`Error::MultipleRowsMatch`].
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod error;
+mod model;
+mod statement;
+mod strategy;
+
+pub use error::Error;
+pub use strategy::Strategy;
+
+/// Derives [`GetOrCreate`](trait@GetOrCreate) for a Diesel model; see the
+/// [crate docs](crate).
+pub use get_or_create_derive::GetOrCreate;
+
+use diesel::connection::LoadConnection;
+
+/// A Diesel model whose rows can be got or created by a lookup key.
+///
+/// Implement it with `#[derive(GetOrCreate)]`; the [crate docs](crate) show how.
+pub trait GetOrCreate: model::Model {
+    /// Returns the row that `lookup` identifies, creating it from `defaults` when there is
+    /// none, and whether this call created it.
+    ///
+    /// Works with any connection whose backend has a [`Strategy`]: `PgConnection`,
+    /// `SqliteConnection`, `MysqlConnection`, and r2d2's pooled connections of them, both
+    /// outside and inside a transaction.
+    ///
+    /// # Errors
+    ///
+    /// See [`Error`]: each case says when it happens and what to do.
+    fn get_or_create<C>(
+        conn: &mut C,
+        lookup: Self::Lookup,
+        defaults: Self::Defaults,
+    ) -> Result<(Self, bool), Error>
+    where
+        C: LoadConnection,
+        C::Backend: Strategy<Self>,
+    {
+        <C::Backend as Strategy<Self>>::get_or_create(conn, &lookup, move || defaults)
+    }
+
+    /// Like [`get_or_create`](GetOrCreate::get_or_create), but computes the defaults only
+    /// when a row is really inserted: `defaults` is not called when the row exists.
+    ///
+    /// # Errors
+    ///
+    /// See [`Error`].
+    fn get_or_create_with<C, F>(
+        conn: &mut C,
+        lookup: Self::Lookup,
+        defaults: F,
+    ) -> Result<(Self, bool), Error>
+    where
+        C: LoadConnection,
+        C::Backend: Strategy<Self>,
+        F: FnOnce() -> Self::Defaults,
+    {
+        <C::Backend as Strategy<Self>>::get_or_create(conn, &lookup, defaults)
+    }
+}
+
+/// What the derive's expansion uses. Not part of the API: it may change in any release.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::model::*;
+    pub use diesel;
+}

@@ -1,0 +1,136 @@
+//! What `#[derive(GetOrCreate)]` tells the runtime about a model.
+//!
+//! This is the contract between the derive and the strategies, not an API for users: its
+//! items may change in any release. The derive writes one [`Model`] impl (the parts that
+//! do not depend on the database) and one [`ModelSql`] impl generic over the backend (the
+//! parts that bind values), and the strategies turn them into statements.
+
+use diesel::backend::Backend;
+use diesel::dsl::SqlTypeOf;
+use diesel::expression::{AsExpression, TypedExpressionType};
+use diesel::query_builder::AstPass;
+use diesel::serialize::ToSql;
+use diesel::sql_types::{HasSqlType, SqlType};
+use diesel::{Column, Expression, QueryResult, Table};
+
+/// The backend-independent description of a model: its table and which columns are
+/// looked up and inserted.
+pub trait Model: Sized + 'static {
+    /// The generated `<Model>Lookup` struct.
+    type Lookup;
+    /// The generated `<Model>Defaults` struct.
+    type Defaults;
+    /// The Diesel table, from `#[diesel(table_name = ..)]`.
+    type Table: Table + Copy + Default;
+
+    /// The table's name as the user wrote it, for error messages.
+    const TABLE_NAME: &'static str;
+    /// SQL names of the lookup columns, in field order.
+    const LOOKUP_COLUMNS: &'static [&'static str];
+    /// SQL names of the columns an insert writes: the lookup columns, then the defaults.
+    const INSERT_COLUMNS: &'static [&'static str];
+    /// Whether some lookup field is an `Option`: its SQL then depends on the value
+    /// (`= $1` or `IS NULL`), so statements are cached by their SQL text rather than by type.
+    const NULLABLE_LOOKUP: bool;
+}
+
+/// The backend-dependent half of a model: how its values are bound.
+pub trait ModelSql<DB: Backend>: Model {
+    /// Writes `col1 = $1 AND col2 IS NULL ..` for the lookup.
+    fn walk_lookup<'b>(lookup: &'b Self::Lookup, out: AstPass<'_, 'b, DB>) -> QueryResult<()>;
+
+    /// Writes `$1, $2, ..` for [`Model::INSERT_COLUMNS`].
+    fn walk_insert_values<'b>(
+        lookup: &'b Self::Lookup,
+        defaults: &'b Self::Defaults,
+        out: AstPass<'_, 'b, DB>,
+    ) -> QueryResult<()>;
+}
+
+/// Writes `column = $n` for a lookup field that is never `NULL`.
+pub fn push_eq<'b, Col, T, DB>(value: &'b T, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()>
+where
+    Col: Column,
+    DB: Backend + HasSqlType<SqlTypeOf<Col>>,
+    T: ToSql<SqlTypeOf<Col>, DB>,
+{
+    out.push_identifier(Col::NAME)?;
+    out.push_sql(" = ");
+    out.push_bind_param::<SqlTypeOf<Col>, T>(value)
+}
+
+/// Writes `column = $n`, or `column IS NULL` when the value is `None`: `column = NULL` is
+/// never true in SQL.
+pub fn push_eq_or_is_null<'b, Col, T, DB>(
+    value: &'b Option<T>,
+    mut out: AstPass<'_, 'b, DB>,
+) -> QueryResult<()>
+where
+    Col: Column,
+    DB: Backend + HasSqlType<SqlTypeOf<Col>>,
+    Option<T>: ToSql<SqlTypeOf<Col>, DB>,
+{
+    out.push_identifier(Col::NAME)?;
+    match value {
+        None => {
+            out.push_sql(" IS NULL");
+            Ok(())
+        }
+        Some(_) => {
+            out.push_sql(" = ");
+            out.push_bind_param::<SqlTypeOf<Col>, Option<T>>(value)
+        }
+    }
+}
+
+/// Writes the bind parameter of one inserted value.
+pub fn push_value<'b, Col, T, DB>(value: &'b T, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()>
+where
+    Col: Column,
+    DB: Backend + HasSqlType<SqlTypeOf<Col>>,
+    T: ToSql<SqlTypeOf<Col>, DB>,
+{
+    out.push_bind_param::<SqlTypeOf<Col>, T>(value)
+}
+
+/// Proves at compile time that a field's type can be written to its column. The derive
+/// calls it with the span of the field's type, so that a mismatch underlines the field.
+#[diagnostic::on_unimplemented(
+    message = "the field type `{Self}` does not fit the column `{Col}`",
+    label = "this type cannot be written to `{Col}`",
+    note = "use the Rust type that Diesel maps to the column's SQL type \
+            (for a `Nullable<..>` column: `Option<..>`)"
+)]
+pub trait FitsColumn<Col> {}
+
+impl<T, Col> FitsColumn<Col> for T
+where
+    Col: Expression,
+    Col::SqlType: SqlType + TypedExpressionType,
+    T: AsExpression<Col::SqlType>,
+{
+}
+
+/// See [`FitsColumn`].
+pub fn assert_fits_column<T: FitsColumn<Col> + ?Sized, Col>() {}
+
+/// Proves at compile time that a field's type can be bound for its column on one backend
+/// named in `#[diesel(check_for_backend(..))]`.
+#[diagnostic::on_unimplemented(
+    message = "the field type `{Self}` cannot be sent to the column `{Col}` on backend `{DB}`",
+    label = "not serializable for `{Col}` on `{DB}`",
+    note = "`#[diesel(check_for_backend(..))]` asks for this check; \
+            use a type that implements `ToSql` for the column's SQL type on that backend"
+)]
+pub trait BindsOn<Col, DB> {}
+
+impl<T, Col, DB> BindsOn<Col, DB> for T
+where
+    Col: Expression,
+    DB: Backend,
+    T: ToSql<Col::SqlType, DB>,
+{
+}
+
+/// See [`BindsOn`].
+pub fn assert_binds_on<T: BindsOn<Col, DB>, Col, DB>() {}

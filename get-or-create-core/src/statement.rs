@@ -1,0 +1,220 @@
+//! The statements the strategies send, written as Diesel query fragments.
+//!
+//! They are our own types rather than Diesel's query builder for two reasons: each has a
+//! static [`QueryId`], so Diesel prepares it once per connection and reuses it (Diesel
+//! never caches its own `INSERT`s), and they can say what Diesel's DSL cannot, such as
+//! MariaDB's `LOCK IN SHARE MODE`.
+
+use std::marker::PhantomData;
+
+use diesel::backend::{Backend, DieselReserveSpecialization};
+use diesel::dsl::SqlTypeOf;
+use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
+use diesel::query_source::QuerySource;
+use diesel::{QueryResult, Selectable};
+
+use crate::model::{Model, ModelSql};
+
+/// The SQL type of the rows a statement returns: the model's columns.
+pub type RowType<M, DB> = SqlTypeOf<<M as Selectable<DB>>::SelectExpression>;
+
+/// The query id of statement `Kind` for model `M` on backend `DB`: one prepared statement
+/// per model, statement and backend.
+pub struct StatementId<M, DB, Kind>(PhantomData<(M, DB, Kind)>);
+
+/// `SELECT <model columns> FROM <table> WHERE <lookup> LIMIT 2 [LOCK IN SHARE MODE]`.
+///
+/// `LIMIT 2` rather than 1 lets us see that several rows match instead of returning an
+/// arbitrary one of them.
+pub struct SelectByLookup<'a, M: Model + Selectable<DB>, DB: Backend, Lock = NoLock> {
+    lookup: &'a M::Lookup,
+    from: <M::Table as QuerySource>::FromClause,
+    selection: M::SelectExpression,
+    _marker: PhantomData<(DB, Lock)>,
+}
+
+/// Row locking clause of a [`SelectByLookup`].
+pub trait LockClause: 'static {
+    /// The SQL appended to the query.
+    const SQL: &'static str;
+}
+
+/// A plain read.
+pub struct NoLock;
+impl LockClause for NoLock {
+    const SQL: &'static str = "";
+}
+
+/// A shared-lock read, which sees the newest committed row even inside a MySQL/MariaDB
+/// `REPEATABLE READ` transaction. Written `LOCK IN SHARE MODE` because MariaDB rejects
+/// the `FOR SHARE` that Diesel emits.
+#[cfg_attr(not(feature = "mysql"), allow(dead_code))]
+pub struct LockInShareMode;
+impl LockClause for LockInShareMode {
+    const SQL: &'static str = " LOCK IN SHARE MODE";
+}
+
+impl<'a, M, DB, Lock> SelectByLookup<'a, M, DB, Lock>
+where
+    M: Model + Selectable<DB>,
+    DB: Backend,
+{
+    pub fn new(lookup: &'a M::Lookup) -> Self {
+        SelectByLookup {
+            lookup,
+            from: M::Table::default().from_clause(),
+            selection: M::construct_selection(),
+            _marker: PhantomData,
+        }
+    }
+}
+
+impl<M, DB, Lock> QueryId for SelectByLookup<'_, M, DB, Lock>
+where
+    M: Model + Selectable<DB>,
+    DB: Backend + 'static,
+    Lock: LockClause,
+{
+    type QueryId = StatementId<M, DB, (SelectByLookup<'static, M, DB, NoLock>, Lock)>;
+    const HAS_STATIC_QUERY_ID: bool = !M::NULLABLE_LOOKUP;
+}
+
+impl<M, DB, Lock> Query for SelectByLookup<'_, M, DB, Lock>
+where
+    M: Model + Selectable<DB>,
+    DB: Backend,
+{
+    type SqlType = RowType<M, DB>;
+}
+
+impl<M, DB, Lock> QueryFragment<DB> for SelectByLookup<'_, M, DB, Lock>
+where
+    M: ModelSql<DB> + Selectable<DB>,
+    M::SelectExpression: QueryFragment<DB>,
+    <M::Table as QuerySource>::FromClause: QueryFragment<DB>,
+    DB: Backend + DieselReserveSpecialization,
+    Lock: LockClause,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        out.push_sql("SELECT ");
+        self.selection.walk_ast(out.reborrow())?;
+        out.push_sql(" FROM ");
+        self.from.walk_ast(out.reborrow())?;
+        out.push_sql(" WHERE ");
+        M::walk_lookup(self.lookup, out.reborrow())?;
+        out.push_sql(" LIMIT 2");
+        out.push_sql(Lock::SQL);
+        Ok(())
+    }
+}
+
+/// `INSERT INTO <table> (<lookup and default columns>) VALUES (..)`, optionally followed by
+/// `ON CONFLICT (<lookup columns>) DO NOTHING RETURNING <model columns>`.
+pub struct Insert<'a, M: Model + Selectable<DB>, DB: Backend, Tail = NoTail> {
+    lookup: &'a M::Lookup,
+    defaults: &'a M::Defaults,
+    into: <M::Table as QuerySource>::FromClause,
+    selection: M::SelectExpression,
+    _marker: PhantomData<(DB, Tail)>,
+}
+
+/// What follows the `VALUES` list of an [`Insert`].
+pub trait InsertTail: 'static {}
+
+/// A plain insert (MySQL/MariaDB: a duplicate key is reported as an error, which does not
+/// abort the transaction there).
+pub struct NoTail;
+impl InsertTail for NoTail {}
+
+/// `ON CONFLICT (<lookup columns>) DO NOTHING RETURNING ..` (PostgreSQL, SQLite 3.35+):
+/// a lost race returns no row instead of an error that would abort a PostgreSQL
+/// transaction, and naming the lookup columns as the conflict target makes the database
+/// refuse a lookup without a unique index and report clashes on other unique indexes.
+pub struct OnConflictDoNothingReturning;
+impl InsertTail for OnConflictDoNothingReturning {}
+
+impl<'a, M, DB, Tail> Insert<'a, M, DB, Tail>
+where
+    M: Model + Selectable<DB>,
+    DB: Backend,
+{
+    pub fn new(lookup: &'a M::Lookup, defaults: &'a M::Defaults) -> Self {
+        Insert {
+            lookup,
+            defaults,
+            into: M::Table::default().from_clause(),
+            selection: M::construct_selection(),
+            _marker: PhantomData,
+        }
+    }
+}
+
+impl<M, DB, Tail> QueryId for Insert<'_, M, DB, Tail>
+where
+    M: Model + Selectable<DB>,
+    DB: Backend + 'static,
+    Tail: InsertTail,
+{
+    type QueryId = StatementId<M, DB, (Insert<'static, M, DB, NoTail>, Tail)>;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl<M, DB, Tail> Query for Insert<'_, M, DB, Tail>
+where
+    M: Model + Selectable<DB>,
+    DB: Backend,
+{
+    type SqlType = RowType<M, DB>;
+}
+
+fn push_column_list<DB: Backend>(
+    columns: &[&str],
+    out: &mut AstPass<'_, '_, DB>,
+) -> QueryResult<()> {
+    for (i, column) in columns.iter().enumerate() {
+        if i > 0 {
+            out.push_sql(", ");
+        }
+        out.push_identifier(column)?;
+    }
+    Ok(())
+}
+
+impl<M, DB> QueryFragment<DB> for Insert<'_, M, DB, NoTail>
+where
+    M: ModelSql<DB> + Selectable<DB>,
+    <M::Table as QuerySource>::FromClause: QueryFragment<DB>,
+    DB: Backend + DieselReserveSpecialization,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        out.push_sql("INSERT INTO ");
+        self.into.walk_ast(out.reborrow())?;
+        out.push_sql(" (");
+        push_column_list(M::INSERT_COLUMNS, &mut out)?;
+        out.push_sql(") VALUES (");
+        M::walk_insert_values(self.lookup, self.defaults, out.reborrow())?;
+        out.push_sql(")");
+        Ok(())
+    }
+}
+
+impl<M, DB> QueryFragment<DB> for Insert<'_, M, DB, OnConflictDoNothingReturning>
+where
+    M: ModelSql<DB> + Selectable<DB>,
+    M::SelectExpression: QueryFragment<DB>,
+    <M::Table as QuerySource>::FromClause: QueryFragment<DB>,
+    DB: Backend + DieselReserveSpecialization,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        out.push_sql("INSERT INTO ");
+        self.into.walk_ast(out.reborrow())?;
+        out.push_sql(" (");
+        push_column_list(M::INSERT_COLUMNS, &mut out)?;
+        out.push_sql(") VALUES (");
+        M::walk_insert_values(self.lookup, self.defaults, out.reborrow())?;
+        out.push_sql(") ON CONFLICT (");
+        push_column_list(M::LOOKUP_COLUMNS, &mut out)?;
+        out.push_sql(") DO NOTHING RETURNING ");
+        self.selection.walk_ast(out.reborrow())
+    }
+}

@@ -1,0 +1,263 @@
+//! MySQL/MariaDB: no `RETURNING` through Diesel, no conflict target in
+//! `ON DUPLICATE KEY UPDATE`, and reads that see an old snapshot at InnoDB's default
+//! `REPEATABLE READ`.
+//!
+//! | path | statements |
+//! |---|---|
+//! | row exists | `SELECT` |
+//! | row missing | `SELECT`, `INSERT`, `SELECT` (reads back what the database filled in) |
+//! | lost race | `SELECT`, `INSERT` (fails: duplicate key), `SELECT .. LOCK IN SHARE MODE` |
+//! | first miss of a model in a process | one more: the unique indexes, from `information_schema` |
+//!
+//! The insert is a plain `INSERT`: a duplicate key fails only that statement on MySQL, not
+//! the transaction, and its error names the index that fired, so a clash on another
+//! unique index is told apart from a lost race. (`ON DUPLICATE KEY UPDATE` would swallow
+//! both alike, and `INSERT IGNORE` would also swallow `NOT NULL` and truncation errors.)
+//! After a lost race the winner's row is re-read with a shared lock: a locking read sees
+//! the newest committed row even inside a `REPEATABLE READ` transaction whose snapshot
+//! predates it, and a shared lock, unlike `FOR UPDATE`, is compatible with the shared lock
+//! the failed insert already holds, so several losers do not deadlock each other.
+//!
+//! MySQL raises no error for a lookup without a unique index; it would silently let
+//! concurrent callers insert duplicates. So before the first insert of each model the
+//! strategy reads the table's unique indexes and refuses with [`Error::NoUniqueIndex`]
+//! when none covers exactly the lookup columns. The answer is kept for the life of the
+//! process once positive.
+
+use std::any::TypeId;
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
+
+use diesel::backend::Backend;
+use diesel::connection::LoadConnection;
+use diesel::deserialize::FromSqlRow;
+use diesel::mysql::Mysql;
+use diesel::query_builder::{AstPass, Query, QueryBuilder, QueryFragment, QueryId};
+use diesel::query_source::QuerySource;
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel::sql_types::{Nullable, Text};
+use diesel::{QueryResult, Selectable, Table};
+
+use super::{at_most_one, load, with_retries, Failure, Strategy};
+use crate::model::{Model, ModelSql};
+use crate::statement::{Insert, LockInShareMode, NoTail, RowType, SelectByLookup};
+use crate::Error;
+
+impl<M> Strategy<M> for Mysql
+where
+    M: ModelSql<Mysql> + Selectable<Mysql> + FromSqlRow<RowType<M, Mysql>, Mysql>,
+    M::SelectExpression: QueryFragment<Mysql>,
+    <M::Table as QuerySource>::FromClause: QueryFragment<Mysql>,
+    Mysql: diesel::expression::QueryMetadata<RowType<M, Mysql>>,
+{
+    fn get_or_create<C, F>(
+        conn: &mut C,
+        lookup: &M::Lookup,
+        defaults: F,
+    ) -> Result<(M, bool), Error>
+    where
+        C: LoadConnection<Backend = Self>,
+        F: FnOnce() -> M::Defaults,
+    {
+        with_retries(conn, defaults, |conn, defaults| {
+            let found = load(conn, SelectByLookup::<M, Mysql>::new(lookup)).map_err(classify)?;
+            if let Some(row) = at_most_one(found)? {
+                return Ok((row, false));
+            }
+            let lookup_keys = unique_keys_of_lookup::<M, C>(conn)?;
+            let insert = Insert::<M, Mysql, NoTail>::new(lookup, defaults.get());
+            let failure = match conn.execute_returning_count(&insert) {
+                Ok(_) => {
+                    // A plain read sees our own insert, whatever the isolation level.
+                    let created =
+                        load(conn, SelectByLookup::<M, Mysql>::new(lookup)).map_err(classify)?;
+                    return match at_most_one(created)? {
+                        Some(row) => Ok((row, true)),
+                        None => Err(Failure::Vanished),
+                    };
+                }
+                Err(error) => error,
+            };
+            let key = match duplicate_key(&failure) {
+                Some(key) => key,
+                None => return Err(classify(failure)),
+            };
+            if !lookup_keys.iter().any(|k| same_key(k, &key)) {
+                return Err(Failure::Fatal(Error::UniqueViolation {
+                    constraint: Some(key),
+                    source: failure,
+                }));
+            }
+            let winner = SelectByLookup::<M, Mysql, LockInShareMode>::new(lookup);
+            match at_most_one(load(conn, winner).map_err(classify)?)? {
+                Some(row) => Ok((row, false)),
+                None => Err(Failure::Vanished),
+            }
+        })
+    }
+}
+
+fn classify(error: DieselError) -> Failure {
+    match &error {
+        // Diesel maps deadlock (1213) to SerializationFailure.
+        DieselError::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => {
+            Failure::LostConflict(error)
+        }
+        DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
+            Failure::Fatal(Error::UniqueViolation {
+                constraint: duplicate_key(&error),
+                source: error,
+            })
+        }
+        _ => Failure::Fatal(Error::Database(error)),
+    }
+}
+
+/// The key named by "Duplicate entry '..' for key 'name'" (MariaDB) or
+/// "for key 'table.name'" (MySQL 8).
+fn duplicate_key(error: &DieselError) -> Option<String> {
+    match error {
+        DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
+            super::quoted_after(info.message(), "for key '").map(str::to_owned)
+        }
+        _ => None,
+    }
+}
+
+/// Whether the key named in an error message is the index `name`.
+fn same_key(name: &str, reported: &str) -> bool {
+    reported == name
+        || reported
+            .split_once('.')
+            .is_some_and(|(_, index)| index == name)
+}
+
+/// Per model type: the names of the unique indexes whose columns are exactly the lookup
+/// columns. Only non-empty answers are kept, so adding a missing index needs no restart.
+static UNIQUE_KEYS: LazyLock<Mutex<HashMap<TypeId, Arc<[String]>>>> =
+    LazyLock::new(Default::default);
+
+fn unique_keys_of_lookup<M, C>(conn: &mut C) -> Result<Arc<[String]>, Failure>
+where
+    M: Model,
+    C: LoadConnection<Backend = Mysql>,
+    <M::Table as QuerySource>::FromClause: QueryFragment<Mysql>,
+{
+    let cache = || UNIQUE_KEYS.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(keys) = cache().get(&TypeId::of::<M>()) {
+        return Ok(Arc::clone(keys));
+    }
+    let (schema, table) = table_name::<M::Table>().map_err(|e| classify(e))?;
+    let query = UniqueIndexColumns { schema, table };
+    let rows: Vec<(String, String)> = load(conn, query).map_err(classify)?;
+
+    let mut lookup: Vec<&str> = M::LOOKUP_COLUMNS.to_vec();
+    lookup.sort_unstable();
+    let mut matching = Vec::new();
+    // Rows come ordered by index name; gather each index's columns and compare as sets.
+    let mut rest = rows.as_slice();
+    while let Some((index, _)) = rest.first() {
+        let len = rest.iter().take_while(|(i, _)| i == index).count();
+        let mut columns: Vec<&str> = rest[..len].iter().map(|(_, c)| c.as_str()).collect();
+        columns.sort_unstable();
+        if columns
+            .iter()
+            .map(|c| c.to_lowercase())
+            .eq(lookup.iter().map(|c| c.to_lowercase()))
+        {
+            matching.push(index.clone());
+        }
+        rest = &rest[len..];
+    }
+    if matching.is_empty() {
+        return Err(Failure::Fatal(Error::NoUniqueIndex {
+            table: M::TABLE_NAME,
+            columns: M::LOOKUP_COLUMNS,
+            source: None,
+        }));
+    }
+    let keys: Arc<[String]> = matching.into();
+    cache().insert(TypeId::of::<M>(), Arc::clone(&keys));
+    Ok(keys)
+}
+
+/// The schema (if the `table!` names one) and name of a table, as MySQL spells them.
+fn table_name<T: Table + Default>() -> QueryResult<(Option<String>, String)>
+where
+    T::FromClause: QueryFragment<Mysql>,
+{
+    let mut sql = <Mysql as Backend>::QueryBuilder::default();
+    T::default().from_clause().to_sql(&mut sql, &Mysql)?;
+    let mut parts = split_quoted_identifiers(&sql.finish());
+    let table = parts.pop().unwrap_or_default();
+    Ok((parts.pop(), table))
+}
+
+/// "`a`.`b``c`" -> ["a", "b`c"].
+fn split_quoted_identifiers(sql: &str) -> Vec<String> {
+    let mut parts = Vec::new();
+    let mut current = String::new();
+    let mut quoted = false;
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, quoted) {
+            ('`', true) if chars.peek() == Some(&'`') => {
+                chars.next();
+                current.push('`');
+            }
+            ('`', _) => quoted = !quoted,
+            ('.', false) => parts.push(std::mem::take(&mut current)),
+            (c, _) => current.push(c),
+        }
+    }
+    parts.push(current);
+    parts
+}
+
+/// `(index name, column name)` of every unique index of a table, ordered by index and
+/// position.
+struct UniqueIndexColumns {
+    schema: Option<String>,
+    table: String,
+}
+
+impl QueryId for UniqueIndexColumns {
+    type QueryId = Self;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl Query for UniqueIndexColumns {
+    type SqlType = (Text, Text);
+}
+
+impl QueryFragment<Mysql> for UniqueIndexColumns {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Mysql>) -> QueryResult<()> {
+        out.push_sql(
+            "SELECT INDEX_NAME, COLUMN_NAME FROM information_schema.STATISTICS \
+             WHERE TABLE_SCHEMA = COALESCE(",
+        );
+        out.push_bind_param::<Nullable<Text>, _>(&self.schema)?;
+        out.push_sql(", DATABASE()) AND TABLE_NAME = ");
+        out.push_bind_param::<Text, _>(&self.table)?;
+        out.push_sql(" AND NON_UNIQUE = 0 ORDER BY INDEX_NAME, SEQ_IN_INDEX");
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_quoted_identifiers() {
+        assert_eq!(split_quoted_identifiers("`users`"), ["users"]);
+        assert_eq!(split_quoted_identifiers("`app`.`a.b``c`"), ["app", "a.b`c"]);
+    }
+
+    #[test]
+    fn matches_mysql_8_and_mariadb_key_names() {
+        assert!(same_key("users_email", "users_email"));
+        assert!(same_key("users_email", "users.users_email"));
+        assert!(!same_key("users_email", "users.users_name"));
+    }
+}

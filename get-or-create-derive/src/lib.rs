@@ -1,0 +1,36 @@
+//! The `#[derive(GetOrCreate)]` macro. Use it through `get-or-create-core`, which
+//! re-exports it beside the trait it implements and documents both.
+//!
+//! The expansion runs in three steps: [`attrs`] parses the attributes, [`model`] checks
+//! them and builds a description of the model, [`generate`] writes the code.
+#![forbid(unsafe_code)]
+
+use proc_macro::TokenStream;
+
+mod attrs;
+mod generate;
+mod model;
+
+/// Derives `get_or_create_core::GetOrCreate` for a Diesel model.
+///
+/// Mark the fields that identify a row with `#[lookup]` (at least one) and the fields
+/// written only when a row is created with `#[default]` (or `#[get_or_create(lookup)]` and
+/// `#[get_or_create(default)]`). It generates `<Model>Lookup` and `<Model>Defaults` with
+/// one public field each. See the `get-or-create-core` crate docs for a full example.
+#[proc_macro_derive(GetOrCreate, attributes(lookup, default, get_or_create))]
+pub fn derive_get_or_create(input: TokenStream) -> TokenStream {
+    expand(input.into()).into()
+}
+
+/// The derive on `proc_macro2` tokens, so that tests can run it in-process.
+fn expand(input: proc_macro2::TokenStream) -> proc_macro2::TokenStream {
+    let parsed = syn::parse2::<syn::DeriveInput>(input)
+        .and_then(|input| model::Model::from_input(&input).map(|model| (input, model)));
+    match parsed {
+        Ok((_, model)) => generate::generate(&model),
+        Err(errors) => errors.to_compile_error(),
+    }
+}
+
+#[cfg(test)]
+mod tests;

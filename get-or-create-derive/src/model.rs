@@ -1,0 +1,156 @@
+//! The checked description of a model that the generator works from.
+
+use syn::spanned::Spanned;
+use syn::{Data, DeriveInput, Fields, Ident, Path, Type, Visibility};
+
+use crate::attrs::{self, Errors, Role};
+
+pub struct Model {
+    pub ident: Ident,
+    pub vis: Visibility,
+    /// The `table!` module, e.g. `users` or `crate::schema::users`.
+    pub table: Path,
+    pub lookup: Vec<Field>,
+    pub defaults: Vec<Field>,
+    /// Backends from `#[diesel(check_for_backend(..))]`.
+    pub check_for_backend: Vec<Path>,
+}
+
+pub struct Field {
+    pub ident: Ident,
+    pub ty: Type,
+    /// The column's identifier inside the `table!` module.
+    pub column: Ident,
+    /// Doc comments of the model's field, copied to the generated struct.
+    pub docs: Vec<syn::Attribute>,
+    /// Written `Option<..>`: a `None` must be matched with `IS NULL`.
+    pub is_option: bool,
+}
+
+impl Model {
+    pub fn from_input(input: &DeriveInput) -> syn::Result<Model> {
+        let mut errors = Errors::default();
+        let struct_attrs = attrs::parse_struct_attrs(&input.attrs, &mut errors);
+
+        if !input.generics.params.is_empty() {
+            errors.push(syn::Error::new(
+                input.generics.span(),
+                "`GetOrCreate` cannot be derived for a generic struct: \
+                 a model maps to one table with concrete column types",
+            ));
+        }
+
+        let named = match &input.data {
+            Data::Struct(data) => match &data.fields {
+                Fields::Named(named) => Some(named),
+                _ => {
+                    errors.push(syn::Error::new(
+                        input.ident.span(),
+                        "`GetOrCreate` needs a struct with named fields, one per column, \
+                         e.g. `struct User { id: i32, #[lookup] email: String }`",
+                    ));
+                    None
+                }
+            },
+            Data::Enum(data) => {
+                errors.push(syn::Error::new(
+                    data.enum_token.span,
+                    "`GetOrCreate` can only be derived for a struct with named fields, \
+                     not an enum",
+                ));
+                None
+            }
+            Data::Union(data) => {
+                errors.push(syn::Error::new(
+                    data.union_token.span,
+                    "`GetOrCreate` can only be derived for a struct with named fields, \
+                     not a union",
+                ));
+                None
+            }
+        };
+
+        let mut lookup = Vec::new();
+        let mut defaults = Vec::new();
+        for field in named.iter().flat_map(|named| &named.named) {
+            let field_attrs = attrs::parse_field_attrs(&field.attrs, &mut errors);
+            let (Some(ident), Some((role, _))) = (&field.ident, field_attrs.role) else {
+                continue;
+            };
+            let model_field = Field {
+                ident: ident.clone(),
+                ty: field.ty.clone(),
+                column: field_attrs.column_name.unwrap_or_else(|| ident.clone()),
+                docs: field
+                    .attrs
+                    .iter()
+                    .filter(|a| a.path().is_ident("doc"))
+                    .cloned()
+                    .collect(),
+                is_option: is_option(&field.ty),
+            };
+            match role {
+                Role::Lookup => lookup.push(model_field),
+                Role::Default => defaults.push(model_field),
+            }
+        }
+
+        if named.is_some() && lookup.is_empty() {
+            errors.push(syn::Error::new(
+                input.ident.span(),
+                "`GetOrCreate` needs at least one field marked `#[lookup]`: the columns \
+                 that identify a row, covered by a unique index, \
+                 e.g. `#[lookup] pub email: String`",
+            ));
+        }
+        errors.finish()?;
+
+        let table = struct_attrs
+            .table_name
+            .unwrap_or_else(|| infer_table_name(&input.ident).into());
+        Ok(Model {
+            ident: input.ident.clone(),
+            vis: input.vis.clone(),
+            table,
+            lookup,
+            defaults,
+            check_for_backend: struct_attrs.check_for_backend,
+        })
+    }
+
+    pub fn fields(&self) -> impl Iterator<Item = &Field> {
+        self.lookup.iter().chain(&self.defaults)
+    }
+}
+
+/// Diesel's rule when `table_name` is absent: the struct's name in snake case, plus `s`.
+fn infer_table_name(ident: &Ident) -> Ident {
+    let name = ident.to_string();
+    let mut snake = String::with_capacity(name.len() + 4);
+    for (i, c) in name.chars().enumerate() {
+        if c.is_uppercase() {
+            if i > 0 {
+                snake.push('_');
+            }
+            snake.extend(c.to_lowercase());
+        } else {
+            snake.push(c);
+        }
+    }
+    snake.push('s');
+    Ident::new(&snake, ident.span())
+}
+
+/// Whether a type is written `Option<..>` (also `std::option::Option<..>`).
+fn is_option(ty: &Type) -> bool {
+    match ty {
+        Type::Path(path) if path.qself.is_none() => path
+            .path
+            .segments
+            .last()
+            .is_some_and(|last| last.ident == "Option" && !last.arguments.is_empty()),
+        Type::Group(group) => is_option(&group.elem),
+        Type::Paren(paren) => is_option(&paren.elem),
+        _ => false,
+    }
+}
