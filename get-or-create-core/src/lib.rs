@@ -95,7 +95,17 @@
 
 mod error;
 mod model;
+// Without a backend feature nothing sends the statements; that is a valid (if useless)
+// build, not a reason to warn.
+#[cfg_attr(
+    not(any(feature = "postgres", feature = "sqlite", feature = "mysql")),
+    allow(dead_code, unused_imports)
+)]
 mod statement;
+#[cfg_attr(
+    not(any(feature = "postgres", feature = "sqlite", feature = "mysql")),
+    allow(dead_code, unused_imports)
+)]
 mod strategy;
 
 pub use error::Error;

@@ -1,1 +1,467 @@
+//! Test harness: the models under test, and for each backend an isolated database
+//! (a SQLite file, a PostgreSQL schema, a MariaDB database) that a test creates, connects
+//! to from as many threads as it likes, and drops when it ends.
+//!
+//! PostgreSQL and MySQL/MariaDB are reached through `PG_DATABASE_URL` and
+//! `MYSQL_DATABASE_URL`; their tests are ignored (and say so) when these are unset.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use diesel::connection::{InstrumentationEvent, LoadConnection, SimpleConnection};
+use diesel::prelude::*;
+use diesel::r2d2::R2D2Connection;
+use get_or_create_core::{GetOrCreate, Strategy};
+
+pub mod schema {
+    diesel::table! {
+        users (id) {
+            id -> BigInt,
+            email -> Text,
+            name -> Text,
+            karma -> Integer,
+        }
+    }
+
+    diesel::table! {
+        accounts (id) {
+            id -> BigInt,
+            email -> Text,
+            handle -> Text,
+        }
+    }
+
+    diesel::table! {
+        memberships (id) {
+            id -> BigInt,
+            org -> Text,
+            member -> Text,
+            role -> Text,
+        }
+    }
+
+    diesel::table! {
+        tags (id) {
+            id -> BigInt,
+            label -> Nullable<Text>,
+            color -> Text,
+        }
+    }
+
+    diesel::table! {
+        notes (id) {
+            id -> BigInt,
+            title -> Text,
+            body -> Text,
+        }
+    }
+}
+
+use schema::*;
+
+/// The issue's model: one lookup column, two defaults, an id from the database.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, GetOrCreate)]
+#[diesel(table_name = users)]
+pub struct User {
+    pub id: i64,
+    #[lookup]
+    pub email: String,
+    #[default]
+    pub name: String,
+    #[default]
+    pub karma: i32,
+}
+
+/// `handle` has a unique index of its own, which a default can violate.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, GetOrCreate)]
+#[diesel(table_name = accounts)]
+pub struct Account {
+    pub id: i64,
+    #[lookup]
+    pub email: String,
+    #[default]
+    pub handle: String,
+}
+
+/// A composite lookup, unique on `(org, member)` together.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, GetOrCreate)]
+#[diesel(table_name = memberships)]
+pub struct Membership {
+    pub id: i64,
+    #[lookup]
+    pub org: String,
+    #[lookup]
+    pub member: String,
+    #[default]
+    pub role: String,
+}
+
+/// A nullable lookup column; its field also uses the namespaced attributes and a renamed
+/// column.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, GetOrCreate)]
+#[diesel(table_name = tags)]
+pub struct Tag {
+    pub id: i64,
+    #[get_or_create(lookup)]
+    #[diesel(column_name = label)]
+    pub name: Option<String>,
+    #[get_or_create(default)]
+    pub color: String,
+}
+
+/// `title` has no unique index.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, GetOrCreate)]
+#[diesel(table_name = notes)]
+pub struct Note {
+    pub id: i64,
+    #[lookup]
+    pub title: String,
+    #[default]
+    pub body: String,
+}
+
+/// Everything a backend must offer the generic test cases.
+pub trait TestDb: Sized + Sync {
+    /// The connection type; r2d2 pools of it are tested too.
+    type Conn: LoadConnection<Backend = Self::Backend>
+        + SimpleConnection
+        + R2D2Connection
+        + Send
+        + 'static;
+    /// The backend, with a strategy for every model.
+    type Backend: diesel::backend::Backend
+        + Strategy<User>
+        + Strategy<Account>
+        + Strategy<Membership>
+        + Strategy<Tag>
+        + Strategy<Note>;
+
+    /// The backend's name in messages.
+    const NAME: &'static str;
+
+    /// A new isolated database holding every table, empty.
+    fn create() -> Self;
+    /// A connection URL for the isolated database (for pools).
+    fn url(&self) -> String;
+    /// A new connection to the isolated database.
+    fn connect(&self) -> Self::Conn {
+        let mut conn = Self::Conn::establish(&self.url())
+            .unwrap_or_else(|e| panic!("{}: cannot connect to {}: {e}", Self::NAME, self.url()));
+        Self::prepare(&mut conn);
+        conn
+    }
+    /// Per-connection settings.
+    fn prepare(_conn: &mut Self::Conn) {}
+    /// Every row of `users`, ordered by id.
+    fn users(conn: &mut Self::Conn) -> Vec<User>;
+    /// The number of rows of a table.
+    fn count(conn: &mut Self::Conn, table: &str) -> i64;
+}
+
+/// `SELECT COUNT(*)` as a row.
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
+fn count_rows<C>(conn: &mut C, table: &str) -> i64
+where
+    C: LoadConnection,
+    C::Backend: 'static,
+    Count: diesel::QueryableByName<C::Backend>,
+    C::Backend: diesel::expression::QueryMetadata<diesel::sql_types::Untyped>,
+    diesel::query_builder::SqlQuery: diesel::query_builder::QueryFragment<C::Backend>,
+{
+    diesel::sql_query(format!("SELECT COUNT(*) AS n FROM {table}"))
+        .get_result::<Count>(conn)
+        .expect("count rows")
+        .n
+}
+
+/// A name no other test (or test run) uses.
+fn unique_name(prefix: &str) -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "{prefix}_{}_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed),
+        rand::random::<u32>()
+    )
+}
+
+fn run_all(conn: &mut impl SimpleConnection, statements: &[&str]) {
+    for statement in statements {
+        conn.batch_execute(statement)
+            .unwrap_or_else(|e| panic!("{statement}: {e}"));
+    }
+}
+
+/// SQLite: a file in the temp directory, in WAL mode so that readers and the writer do
+/// not block each other, with a busy timeout so that writers queue instead of failing.
+pub struct SqliteDb {
+    path: std::path::PathBuf,
+}
+
+impl TestDb for SqliteDb {
+    type Conn = SqliteConnection;
+    type Backend = diesel::sqlite::Sqlite;
+    const NAME: &'static str = "SQLite";
+
+    fn create() -> Self {
+        let db = SqliteDb {
+            path: std::env::temp_dir().join(format!("{}.db", unique_name("goc"))),
+        };
+        let mut conn = db.connect();
+        conn.batch_execute("PRAGMA journal_mode = WAL")
+            .expect("WAL");
+        run_all(
+            &mut conn,
+            &[
+                "CREATE TABLE users (id INTEGER PRIMARY KEY AUTOINCREMENT, email TEXT NOT NULL UNIQUE,
+                    name TEXT NOT NULL, karma INTEGER NOT NULL)",
+                "CREATE TABLE accounts (id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    email TEXT NOT NULL UNIQUE, handle TEXT NOT NULL UNIQUE)",
+                "CREATE TABLE memberships (id INTEGER PRIMARY KEY AUTOINCREMENT, org TEXT NOT NULL,
+                    member TEXT NOT NULL, role TEXT NOT NULL, UNIQUE (org, member))",
+                "CREATE TABLE tags (id INTEGER PRIMARY KEY AUTOINCREMENT, label TEXT UNIQUE,
+                    color TEXT NOT NULL)",
+                "CREATE TABLE notes (id INTEGER PRIMARY KEY AUTOINCREMENT, title TEXT NOT NULL,
+                    body TEXT NOT NULL)",
+            ],
+        );
+        db
+    }
+
+    fn url(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    fn prepare(conn: &mut SqliteConnection) {
+        conn.batch_execute("PRAGMA busy_timeout = 30000")
+            .expect("busy_timeout");
+    }
+
+    fn users(conn: &mut SqliteConnection) -> Vec<User> {
+        users::table
+            .order(users::id)
+            .select(User::as_select())
+            .load(conn)
+            .expect("users")
+    }
+
+    fn count(conn: &mut SqliteConnection, table: &str) -> i64 {
+        count_rows(conn, table)
+    }
+}
+
+impl Drop for SqliteDb {
+    fn drop(&mut self) {
+        for suffix in ["", "-wal", "-shm"] {
+            let mut path = self.path.clone().into_os_string();
+            path.push(suffix);
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// The URL of a server from the environment; a test of that backend only runs when it
+/// is set (see `build.rs`), so its absence here is a harness bug.
+fn server_url(var: &str) -> String {
+    std::env::var(var).unwrap_or_else(|_| panic!("{var} must be set to run this test"))
+}
+
+/// PostgreSQL: a schema of its own, put first on the `search_path` of every connection.
+pub struct PgDb {
+    schema: String,
+}
+
+impl TestDb for PgDb {
+    type Conn = PgConnection;
+    type Backend = diesel::pg::Pg;
+    const NAME: &'static str = "PostgreSQL";
+
+    fn create() -> Self {
+        let db = PgDb {
+            schema: unique_name("goc"),
+        };
+        let mut admin = PgConnection::establish(&server_url("PG_DATABASE_URL"))
+            .expect("PG_DATABASE_URL: cannot connect to PostgreSQL");
+        run_all(&mut admin, &[&format!("CREATE SCHEMA {}", db.schema)]);
+        let mut conn = db.connect();
+        run_all(
+            &mut conn,
+            &[
+                "CREATE TABLE users (id BIGSERIAL PRIMARY KEY, email TEXT NOT NULL UNIQUE,
+                    name TEXT NOT NULL, karma INTEGER NOT NULL)",
+                "CREATE TABLE accounts (id BIGSERIAL PRIMARY KEY, email TEXT NOT NULL UNIQUE,
+                    handle TEXT NOT NULL CONSTRAINT accounts_handle_key UNIQUE)",
+                "CREATE TABLE memberships (id BIGSERIAL PRIMARY KEY, org TEXT NOT NULL,
+                    member TEXT NOT NULL, role TEXT NOT NULL, UNIQUE (org, member))",
+                "CREATE TABLE tags (id BIGSERIAL PRIMARY KEY, label TEXT UNIQUE NULLS NOT DISTINCT,
+                    color TEXT NOT NULL)",
+                "CREATE TABLE notes (id BIGSERIAL PRIMARY KEY, title TEXT NOT NULL,
+                    body TEXT NOT NULL)",
+            ],
+        );
+        db
+    }
+
+    fn url(&self) -> String {
+        let base = server_url("PG_DATABASE_URL");
+        let separator = if base.contains('?') { '&' } else { '?' };
+        format!(
+            "{base}{separator}options=-c%20search_path%3D{}",
+            self.schema
+        )
+    }
+
+    fn users(conn: &mut PgConnection) -> Vec<User> {
+        users::table
+            .order(users::id)
+            .select(User::as_select())
+            .load(conn)
+            .expect("users")
+    }
+
+    fn count(conn: &mut PgConnection, table: &str) -> i64 {
+        count_rows(conn, table)
+    }
+}
+
+impl Drop for PgDb {
+    fn drop(&mut self) {
+        if let Ok(mut admin) = PgConnection::establish(&server_url("PG_DATABASE_URL")) {
+            let _ = admin.batch_execute(&format!("DROP SCHEMA {} CASCADE", self.schema));
+        }
+    }
+}
+
+/// MySQL/MariaDB: a database of its own.
+pub struct MysqlDb {
+    database: String,
+}
+
+impl MysqlDb {
+    /// The server URL with its database replaced.
+    fn url_for(database: &str) -> String {
+        let base = server_url("MYSQL_DATABASE_URL");
+        let (base, query) = base
+            .split_once('?')
+            .map_or((base.as_str(), None), |(b, q)| (b, Some(q)));
+        let authority_end = base.find("://").map_or(0, |i| i + 3);
+        let root = match base[authority_end..].find('/') {
+            Some(slash) => &base[..authority_end + slash],
+            None => base,
+        };
+        match query {
+            Some(query) => format!("{root}/{database}?{query}"),
+            None => format!("{root}/{database}"),
+        }
+    }
+}
+
+impl TestDb for MysqlDb {
+    type Conn = MysqlConnection;
+    type Backend = diesel::mysql::Mysql;
+    const NAME: &'static str = "MySQL/MariaDB";
+
+    fn create() -> Self {
+        let db = MysqlDb {
+            database: unique_name("goc"),
+        };
+        let mut admin = MysqlConnection::establish(&server_url("MYSQL_DATABASE_URL"))
+            .expect("MYSQL_DATABASE_URL: cannot connect to MySQL/MariaDB");
+        run_all(&mut admin, &[&format!("CREATE DATABASE {}", db.database)]);
+        let mut conn = db.connect();
+        run_all(
+            &mut conn,
+            &[
+                "CREATE TABLE users (id BIGINT AUTO_INCREMENT PRIMARY KEY,
+                    email VARCHAR(191) NOT NULL UNIQUE, name TEXT NOT NULL, karma INT NOT NULL)",
+                "CREATE TABLE accounts (id BIGINT AUTO_INCREMENT PRIMARY KEY,
+                    email VARCHAR(191) NOT NULL UNIQUE, handle VARCHAR(191) NOT NULL,
+                    UNIQUE KEY accounts_handle_key (handle))",
+                "CREATE TABLE memberships (id BIGINT AUTO_INCREMENT PRIMARY KEY,
+                    org VARCHAR(191) NOT NULL, member VARCHAR(191) NOT NULL,
+                    role TEXT NOT NULL, UNIQUE KEY (org, member))",
+                "CREATE TABLE tags (id BIGINT AUTO_INCREMENT PRIMARY KEY,
+                    label VARCHAR(191) NULL UNIQUE, color TEXT NOT NULL)",
+                "CREATE TABLE notes (id BIGINT AUTO_INCREMENT PRIMARY KEY,
+                    title VARCHAR(191) NOT NULL, body TEXT NOT NULL)",
+            ],
+        );
+        db
+    }
+
+    fn url(&self) -> String {
+        Self::url_for(&self.database)
+    }
+
+    fn users(conn: &mut MysqlConnection) -> Vec<User> {
+        users::table
+            .order(users::id)
+            .select(User::as_select())
+            .load(conn)
+            .expect("users")
+    }
+
+    fn count(conn: &mut MysqlConnection, table: &str) -> i64 {
+        count_rows(conn, table)
+    }
+}
+
+impl Drop for MysqlDb {
+    fn drop(&mut self) {
+        if let Ok(mut admin) = MysqlConnection::establish(&server_url("MYSQL_DATABASE_URL")) {
+            let _ = admin.batch_execute(&format!("DROP DATABASE {}", self.database));
+        }
+    }
+}
+
+/// The SQL of every statement a connection starts, as Diesel's instrumentation sees it.
+#[derive(Clone, Default)]
+pub struct StatementLog(Arc<Mutex<Vec<String>>>);
+
+impl StatementLog {
+    /// Installs a new log on `conn`, replacing its instrumentation.
+    pub fn install(conn: &mut impl Connection) -> Self {
+        let log = StatementLog::default();
+        let sink = log.clone();
+        conn.set_instrumentation(move |event: InstrumentationEvent<'_>| {
+            if let InstrumentationEvent::StartQuery { query, .. } = event {
+                sink.0.lock().expect("log").push(query.to_string());
+            }
+        });
+        log
+    }
+
+    /// Takes the statements logged so far.
+    pub fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.0.lock().expect("log"))
+    }
+}
+
+/// Runs `action` on another connection just before `conn` starts its first statement
+/// whose SQL begins with `prefix`: the way to make a call lose a race on purpose.
+pub fn before_first<C, F>(conn: &mut C, prefix: &'static str, action: F) -> StatementLog
+where
+    C: Connection,
+    F: FnOnce() + Send + 'static,
+{
+    let log = StatementLog::default();
+    let sink = log.clone();
+    let mut action = Some(action);
+    conn.set_instrumentation(move |event: InstrumentationEvent<'_>| {
+        if let InstrumentationEvent::StartQuery { query, .. } = event {
+            let sql = query.to_string();
+            if sql.starts_with(prefix) {
+                if let Some(action) = action.take() {
+                    action();
+                }
+            }
+            sink.0.lock().expect("log").push(sql);
+        }
+    });
+    log
+}

@@ -1,0 +1,516 @@
+//! `get_or_create` on each backend: every case runs on SQLite, PostgreSQL and MariaDB, each
+//! time in a database of its own.
+
+use std::collections::HashMap;
+use std::sync::Barrier;
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::r2d2::{ConnectionManager, Pool};
+use get_or_create_core::{Error, GetOrCreate};
+use get_or_create_tests::*;
+use rand::seq::SliceRandom;
+
+/// Instantiates every case below for every backend. A backend whose URL is not set is
+/// reported as ignored, with the variable to set.
+macro_rules! for_each_backend {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[test] fn $case() { super::$case::<get_or_create_tests::SqliteDb>() })*
+        }
+        mod postgres {
+            $(
+                #[test]
+                #[cfg_attr(not(goc_postgres), ignore = "PG_DATABASE_URL is not set")]
+                fn $case() { super::$case::<get_or_create_tests::PgDb>() }
+            )*
+        }
+        mod mysql {
+            $(
+                #[test]
+                #[cfg_attr(not(goc_mysql), ignore = "MYSQL_DATABASE_URL is not set")]
+                fn $case() { super::$case::<get_or_create_tests::MysqlDb>() }
+            )*
+        }
+    };
+}
+
+for_each_backend!(
+    miss_then_hit,
+    defaults_are_not_written_on_a_hit,
+    lazy_defaults_run_only_on_a_miss,
+    composite_lookup,
+    null_lookup,
+    statements_per_path,
+    lost_race,
+    inside_a_transaction,
+    another_unique_constraint,
+    lookup_without_unique_index,
+    several_rows_match,
+    pooled_connection,
+    race,
+);
+
+fn ann() -> UserLookup {
+    UserLookup {
+        email: "ann@example.com".into(),
+    }
+}
+
+fn ann_defaults() -> UserDefaults {
+    UserDefaults {
+        name: "Ann".into(),
+        karma: 7,
+    }
+}
+
+/// Whether the backend is MySQL/MariaDB, whose statement counts differ.
+fn is_mysql<D: TestDb>() -> bool {
+    D::NAME == MysqlDb::NAME
+}
+
+fn miss_then_hit<D: TestDb>() {
+    let db = D::create();
+    let mut conn = db.connect();
+
+    let (created, was_created) = User::get_or_create(&mut conn, ann(), ann_defaults()).unwrap();
+    assert!(was_created);
+    assert_eq!(created.email, "ann@example.com");
+    assert_eq!((created.name.as_str(), created.karma), ("Ann", 7));
+    assert_eq!(
+        D::users(&mut conn),
+        [created.clone()],
+        "the row returned is the row stored"
+    );
+
+    for _ in 0..3 {
+        let (found, was_created) = User::get_or_create(&mut conn, ann(), ann_defaults()).unwrap();
+        assert!(!was_created);
+        assert_eq!(found, created);
+    }
+    assert_eq!(D::count(&mut conn, "users"), 1);
+}
+
+fn defaults_are_not_written_on_a_hit<D: TestDb>() {
+    let db = D::create();
+    let mut conn = db.connect();
+    let (first, _) = User::get_or_create(&mut conn, ann(), ann_defaults()).unwrap();
+
+    let other = UserDefaults {
+        name: "Someone else".into(),
+        karma: -1,
+    };
+    let (found, was_created) = User::get_or_create(&mut conn, ann(), other).unwrap();
+    assert!(!was_created);
+    assert_eq!(found, first);
+    assert_eq!(D::users(&mut conn), [first]);
+}
+
+fn lazy_defaults_run_only_on_a_miss<D: TestDb>() {
+    let db = D::create();
+    let mut conn = db.connect();
+    let mut calls = 0;
+    let (created, was_created) = User::get_or_create_with(&mut conn, ann(), || {
+        calls += 1;
+        ann_defaults()
+    })
+    .unwrap();
+    assert!(was_created);
+    assert_eq!(calls, 1);
+
+    let (found, was_created) = User::get_or_create_with(&mut conn, ann(), || {
+        calls += 1;
+        ann_defaults()
+    })
+    .unwrap();
+    assert!(!was_created);
+    assert_eq!(found, created);
+    assert_eq!(calls, 1, "the defaults closure ran on a hit");
+}
+
+fn composite_lookup<D: TestDb>() {
+    let db = D::create();
+    let mut conn = db.connect();
+    let key = |org: &str, member: &str| MembershipLookup {
+        org: org.into(),
+        member: member.into(),
+    };
+    let role = || MembershipDefaults {
+        role: "member".into(),
+    };
+
+    let mut ids = Vec::new();
+    for (org, member) in [("a", "x"), ("a", "y"), ("b", "x")] {
+        let (row, was_created) =
+            Membership::get_or_create(&mut conn, key(org, member), role()).unwrap();
+        assert!(
+            was_created,
+            "({org}, {member}) shares only one column with an existing row"
+        );
+        assert_eq!((row.org.as_str(), row.member.as_str()), (org, member));
+        ids.push(row.id);
+    }
+    for ((org, member), id) in [("a", "x"), ("a", "y"), ("b", "x")].into_iter().zip(ids) {
+        let (row, was_created) =
+            Membership::get_or_create(&mut conn, key(org, member), role()).unwrap();
+        assert!(!was_created);
+        assert_eq!(row.id, id);
+    }
+    assert_eq!(D::count(&mut conn, "memberships"), 3);
+}
+
+fn null_lookup<D: TestDb>() {
+    let db = D::create();
+    let mut conn = db.connect();
+    let color = |c: &str| TagDefaults { color: c.into() };
+
+    let (untitled, was_created) =
+        Tag::get_or_create(&mut conn, TagLookup { name: None }, color("red")).unwrap();
+    assert!(was_created);
+    assert_eq!(untitled.name, None);
+
+    let (again, was_created) =
+        Tag::get_or_create(&mut conn, TagLookup { name: None }, color("blue")).unwrap();
+    assert!(
+        !was_created,
+        "a NULL lookup must match the NULL row (IS NULL, not = NULL)"
+    );
+    assert_eq!(again, untitled);
+
+    let named = TagLookup {
+        name: Some("rust".into()),
+    };
+    let (rust, was_created) = Tag::get_or_create(&mut conn, named, color("orange")).unwrap();
+    assert!(was_created);
+    assert_ne!(rust.id, untitled.id);
+    let named = TagLookup {
+        name: Some("rust".into()),
+    };
+    let (again, was_created) = Tag::get_or_create(&mut conn, named, color("green")).unwrap();
+    assert!(!was_created);
+    assert_eq!(again, rust);
+    assert_eq!(D::count(&mut conn, "tags"), 2);
+}
+
+/// Round trips per path, counted with Diesel's instrumentation. None of them may be a
+/// transaction or savepoint statement.
+fn statements_per_path<D: TestDb>() {
+    let db = D::create();
+    let mut conn = db.connect();
+    // MySQL reads the lookup's unique indexes before the first insert of a model in a
+    // process; do that outside the count.
+    User::get_or_create(
+        &mut conn,
+        UserLookup {
+            email: "warm@up".into(),
+        },
+        ann_defaults(),
+    )
+    .unwrap();
+
+    let log = StatementLog::install(&mut conn);
+    User::get_or_create(&mut conn, ann(), ann_defaults()).unwrap();
+    let miss = log.take();
+    User::get_or_create(&mut conn, ann(), ann_defaults()).unwrap();
+    let hit = log.take();
+
+    assert_eq!(hit.len(), 1, "{}: a hit is one SELECT: {hit:#?}", D::NAME);
+    assert!(hit[0].starts_with("SELECT"), "{hit:#?}");
+    let expected_miss = if is_mysql::<D>() { 3 } else { 2 };
+    assert_eq!(
+        miss.len(),
+        expected_miss,
+        "{}: statements of a miss: {miss:#?}",
+        D::NAME
+    );
+    assert!(
+        miss[0].starts_with("SELECT") && miss[1].starts_with("INSERT"),
+        "{miss:#?}"
+    );
+    for statement in hit.iter().chain(&miss) {
+        let upper = statement.to_uppercase();
+        assert!(
+            ![
+                "BEGIN",
+                "SAVEPOINT",
+                "COMMIT",
+                "ROLLBACK",
+                "START TRANSACTION"
+            ]
+            .iter()
+            .any(|word| upper.starts_with(word)),
+            "the library must not open transactions: {statement}"
+        );
+    }
+}
+
+/// Another connection creates the row between our SELECT and our INSERT.
+fn lost_race<D: TestDb>() {
+    let db = D::create();
+    let mut conn = db.connect();
+    User::get_or_create(
+        &mut conn,
+        UserLookup {
+            email: "warm@up".into(),
+        },
+        ann_defaults(),
+    )
+    .unwrap();
+
+    let mut rival = db.connect();
+    let log = before_first(&mut conn, "INSERT", move || {
+        rival
+            .batch_execute(
+                "INSERT INTO users (email, name, karma) VALUES ('ann@example.com', 'Rival', 1)",
+            )
+            .expect("the rival's insert");
+    });
+    let (row, was_created) = User::get_or_create(&mut conn, ann(), ann_defaults()).unwrap();
+    let statements = log.take();
+
+    assert!(!was_created, "the rival created the row");
+    assert_eq!(
+        (row.name.as_str(), row.karma),
+        ("Rival", 1),
+        "we return the rival's row"
+    );
+    assert_eq!(
+        statements.len(),
+        3,
+        "{}: statements of a lost race: {statements:#?}",
+        D::NAME
+    );
+    assert_eq!(D::count(&mut conn, "users"), 2);
+}
+
+/// The library runs inside the caller's transaction without savepoints, and leaves it
+/// usable: on PostgreSQL a failed statement would abort it.
+fn inside_a_transaction<D: TestDb>() {
+    let db = D::create();
+    let mut conn = db.connect();
+    let ids = conn
+        .transaction::<_, Error, _>(|conn| {
+            let (created, was_created) = User::get_or_create(conn, ann(), ann_defaults())?;
+            assert!(was_created);
+            let (found, was_created) = User::get_or_create(conn, ann(), ann_defaults())?;
+            assert!(!was_created);
+            assert_eq!(found, created);
+            // The transaction still works: another statement and another call succeed.
+            assert_eq!(D::count(conn, "users"), 1);
+            let bob = UserLookup {
+                email: "bob@example.com".into(),
+            };
+            let (bob, was_created) = User::get_or_create(conn, bob, ann_defaults())?;
+            assert!(was_created);
+            Ok((created.id, bob.id))
+        })
+        .unwrap();
+    let stored: Vec<i64> = D::users(&mut conn).iter().map(|u| u.id).collect();
+    assert_eq!(stored, [ids.0, ids.1], "both rows are committed");
+
+    // A lost race inside a transaction. Not on SQLite: there our transaction holds the
+    // write lock after its first insert, so a rival cannot commit in between.
+    if D::NAME == SqliteDb::NAME {
+        return;
+    }
+    let mut rival = db.connect();
+    before_first(&mut conn, "INSERT", move || {
+        rival
+            .batch_execute(
+                "INSERT INTO users (email, name, karma) VALUES ('cy@example.com', 'Rival', 1)",
+            )
+            .expect("the rival's insert");
+    });
+    conn.transaction::<_, Error, _>(|conn| {
+        let cy = UserLookup {
+            email: "cy@example.com".into(),
+        };
+        let (row, was_created) = User::get_or_create(conn, cy, ann_defaults())?;
+        assert!(!was_created);
+        assert_eq!(row.name, "Rival");
+        // The transaction is still usable. MariaDB's REPEATABLE READ snapshot was taken
+        // by the first SELECT, before the rival committed, so its plain reads do not see
+        // the rival's row although the locking re-read returned it.
+        let visible = if is_mysql::<D>() { 2 } else { 3 };
+        assert_eq!(
+            D::count(conn, "users"),
+            visible,
+            "the transaction is still usable"
+        );
+        Ok(())
+    })
+    .unwrap();
+}
+
+fn another_unique_constraint<D: TestDb>() {
+    let db = D::create();
+    let mut conn = db.connect();
+    let handle = || AccountDefaults {
+        handle: "taken".into(),
+    };
+    Account::get_or_create(
+        &mut conn,
+        AccountLookup {
+            email: "a@x".into(),
+        },
+        handle(),
+    )
+    .unwrap();
+
+    let error = Account::get_or_create(
+        &mut conn,
+        AccountLookup {
+            email: "b@x".into(),
+        },
+        handle(),
+    )
+    .unwrap_err();
+    let Error::UniqueViolation { constraint, .. } = &error else {
+        panic!("{}: expected UniqueViolation, got {error:?}", D::NAME);
+    };
+    let expected = if D::NAME == SqliteDb::NAME {
+        "accounts.handle"
+    } else {
+        "accounts_handle_key"
+    };
+    assert_eq!(constraint.as_deref(), Some(expected), "{error}");
+    assert!(
+        std::error::Error::source(&error).is_some(),
+        "the database error is kept"
+    );
+    assert_eq!(D::count(&mut conn, "accounts"), 1, "nothing was written");
+}
+
+fn lookup_without_unique_index<D: TestDb>() {
+    let db = D::create();
+    let mut conn = db.connect();
+    let error = Note::get_or_create(
+        &mut conn,
+        NoteLookup { title: "t".into() },
+        NoteDefaults { body: "b".into() },
+    )
+    .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            Error::NoUniqueIndex {
+                table: "notes",
+                columns: ["title"],
+                ..
+            }
+        ),
+        "{}: {error:?}",
+        D::NAME
+    );
+    assert!(error.to_string().contains("CREATE UNIQUE INDEX"), "{error}");
+    assert_eq!(D::count(&mut conn, "notes"), 0, "nothing was written");
+}
+
+fn several_rows_match<D: TestDb>() {
+    let db = D::create();
+    let mut conn = db.connect();
+    conn.batch_execute("INSERT INTO notes (title, body) VALUES ('t', 'one'), ('t', 'two')")
+        .unwrap();
+    let error = Note::get_or_create(
+        &mut conn,
+        NoteLookup { title: "t".into() },
+        NoteDefaults { body: "b".into() },
+    )
+    .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            Error::MultipleRowsMatch {
+                table: "notes",
+                columns: ["title"]
+            }
+        ),
+        "{}: {error:?}",
+        D::NAME
+    );
+}
+
+fn pooled_connection<D: TestDb>() {
+    let db = D::create();
+    let pool = Pool::builder()
+        .max_size(2)
+        .build(ConnectionManager::<D::Conn>::new(db.url()))
+        .expect("pool");
+    let mut pooled = pool.get().expect("a pooled connection");
+    let (created, was_created) = User::get_or_create(&mut pooled, ann(), ann_defaults()).unwrap();
+    assert!(was_created);
+    let mut other = pool.get().expect("a second pooled connection");
+    let (found, was_created) = User::get_or_create(&mut other, ann(), ann_defaults()).unwrap();
+    assert!(!was_created);
+    assert_eq!(found, created);
+}
+
+/// 8 threads, each on its own connection, get-or-create the same 200 keys in shuffled
+/// orders, all starting at once. Afterwards: one row per key, one creator per key, the
+/// same id for every caller of a key, no errors.
+fn race<D: TestDb>() {
+    const THREADS: usize = 8;
+    const KEYS: usize = 200;
+    let db = D::create();
+    let start = Barrier::new(THREADS);
+
+    let results: Vec<Vec<(String, i64, bool)>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..THREADS)
+            .map(|_| {
+                let (db, start) = (&db, &start);
+                scope.spawn(move || {
+                    let mut conn = db.connect();
+                    let mut keys: Vec<usize> = (0..KEYS).collect();
+                    keys.shuffle(&mut rand::rng());
+                    start.wait();
+                    keys.into_iter()
+                        .map(|k| {
+                            let email = format!("user{k}@example.com");
+                            let lookup = UserLookup {
+                                email: email.clone(),
+                            };
+                            let (row, created) =
+                                User::get_or_create(&mut conn, lookup, ann_defaults())
+                                    .unwrap_or_else(|e| panic!("{}: {email}: {e}", D::NAME));
+                            assert_eq!(row.email, email);
+                            (email, row.id, created)
+                        })
+                        .collect()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a racing thread failed"))
+            .collect()
+    });
+
+    let mut per_key: HashMap<String, (i64, usize, usize)> = HashMap::new();
+    for (email, id, created) in results.into_iter().flatten() {
+        let entry = per_key.entry(email.clone()).or_insert((id, 0, 0));
+        assert_eq!(
+            entry.0,
+            id,
+            "{}: callers of {email} got different rows",
+            D::NAME
+        );
+        entry.1 += 1;
+        entry.2 += usize::from(created);
+    }
+    assert_eq!(per_key.len(), KEYS);
+    for (email, (_, calls, creators)) in &per_key {
+        assert_eq!(*calls, THREADS);
+        assert_eq!(
+            *creators,
+            1,
+            "{}: {email} was created {creators} times",
+            D::NAME
+        );
+    }
+    let mut conn = db.connect();
+    let stored = D::users(&mut conn);
+    assert_eq!(stored.len(), KEYS, "{}: one row per key", D::NAME);
+    for user in stored {
+        assert_eq!(per_key[&user.email].0, user.id);
+    }
+}
