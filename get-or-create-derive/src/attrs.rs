@@ -77,22 +77,27 @@ pub fn parse_field_attrs(attrs: &[Attribute], errors: &mut Errors) -> FieldAttrs
             }
             set_role(&mut out, role, attr.span(), errors);
         } else if path.is_ident("get_or_create") {
+            // A bad option is reported and stepped over, not returned: the options after
+            // it are still read, and a `lookup(x)` still counts as a lookup (like
+            // `#[lookup(x)]`), so that no "needs at least one lookup" error follows.
             let result = attr.parse_nested_meta(|meta| {
                 let role = if meta.path.is_ident("lookup") {
                     Role::Lookup
                 } else if meta.path.is_ident("default") {
                     Role::Default
                 } else {
-                    return Err(meta.error(format!(
+                    errors.push(meta.error(format!(
                         "unknown option `{}`; {ROLE_HELP}",
                         path_to_string(&meta.path)
                     )));
+                    return skip_diesel_option(meta.input);
                 };
                 if !meta.input.is_empty() && !meta.input.peek(Token![,]) {
-                    return Err(meta.error(format!(
+                    errors.push(meta.error(format!(
                         "`{}` takes no arguments; {ROLE_HELP}",
                         role.attribute()
                     )));
+                    skip_diesel_option(meta.input)?;
                 }
                 set_role(&mut out, role, meta.path.span(), errors);
                 Ok(())
@@ -176,7 +181,9 @@ pub fn parse_struct_attrs(attrs: &[Attribute], errors: &mut Errors) -> StructAtt
     out
 }
 
-/// Steps over a `#[diesel(..)]` option this derive does not use (Diesel checks them).
+/// Steps over the arguments of an option, `= expr` or `(..)`: those of a `#[diesel(..)]`
+/// option this derive does not use (Diesel checks them), or of a bad option already
+/// reported.
 fn skip_diesel_option(input: ParseStream) -> syn::Result<()> {
     if input.peek(Token![=]) {
         input.parse::<Token![=]>()?;
