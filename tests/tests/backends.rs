@@ -2,9 +2,9 @@
 //! time in a database of its own.
 
 use std::collections::HashMap;
-use std::sync::Barrier;
+use std::sync::{Arc, Barrier, Mutex};
 
-use diesel::connection::SimpleConnection;
+use diesel::connection::{InstrumentationEvent, SimpleConnection};
 use diesel::prelude::*;
 use diesel::r2d2::{ConnectionManager, Pool};
 use get_or_create_core::{Error, GetOrCreate};
@@ -42,6 +42,7 @@ for_each_backend!(
     composite_lookup,
     null_lookup,
     statements_per_path,
+    statements_are_prepared_once,
     lost_race,
     inside_a_transaction,
     another_unique_constraint,
@@ -79,7 +80,7 @@ fn miss_then_hit<D: TestDb>() {
     assert_eq!((created.name.as_str(), created.karma), ("Ann", 7));
     assert_eq!(
         D::users(&mut conn),
-        [created.clone()],
+        std::slice::from_ref(&created),
         "the row returned is the row stored"
     );
 
@@ -242,6 +243,52 @@ fn statements_per_path<D: TestDb>() {
             "the library must not open transactions: {statement}"
         );
     }
+}
+
+/// Every statement is prepared once per connection and then reused from Diesel's cache
+/// (Diesel itself never caches an `INSERT`), including statements whose SQL depends on a
+/// `NULL` in the lookup.
+fn statements_are_prepared_once<D: TestDb>() {
+    let db = D::create();
+    let mut conn = db.connect();
+    let prepared = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&prepared);
+    conn.set_instrumentation(move |event: InstrumentationEvent<'_>| {
+        if let InstrumentationEvent::CacheQuery { sql, .. } = event {
+            sink.lock().unwrap().push(sql.to_owned());
+        }
+    });
+    let calls = |conn: &mut D::Conn, round: &str| {
+        let lookup = UserLookup {
+            email: format!("{round}@example.com"),
+        };
+        User::get_or_create(conn, lookup, ann_defaults()).unwrap(); // miss
+        let lookup = UserLookup {
+            email: format!("{round}@example.com"),
+        };
+        User::get_or_create(conn, lookup, ann_defaults()).unwrap(); // hit
+        for name in [None, Some(round.to_owned())] {
+            let color = || TagDefaults {
+                color: "red".into(),
+            };
+            Tag::get_or_create(conn, TagLookup { name: name.clone() }, color()).unwrap();
+            Tag::get_or_create(conn, TagLookup { name }, color()).unwrap();
+        }
+    };
+    calls(&mut conn, "first");
+    let first_round = std::mem::take(&mut *prepared.lock().unwrap());
+    assert!(
+        !first_round.is_empty(),
+        "{}: the first calls prepare their statements",
+        D::NAME
+    );
+    calls(&mut conn, "second");
+    let second_round = prepared.lock().unwrap().clone();
+    assert!(
+        second_round.is_empty(),
+        "{}: prepared again: {second_round:#?}",
+        D::NAME
+    );
 }
 
 /// Another connection creates the row between our SELECT and our INSERT.
@@ -446,9 +493,15 @@ fn pooled_connection<D: TestDb>() {
 }
 
 /// 8 threads, each on its own connection, get-or-create the same 200 keys in shuffled
-/// orders, all starting at once. Afterwards: one row per key, one creator per key, the
-/// same id for every caller of a key, no errors.
+/// orders, all starting at once; three rounds, each on fresh tables. Afterwards: one row
+/// per key, one creator per key, the same id for every caller of a key, no errors.
 fn race<D: TestDb>() {
+    for _round in 0..3 {
+        race_once::<D>();
+    }
+}
+
+fn race_once<D: TestDb>() {
     const THREADS: usize = 8;
     const KEYS: usize = 200;
     let db = D::create();

@@ -199,15 +199,15 @@ mod tests {
 
     #[test]
     fn lazy_defaults_are_computed_once() {
-        let mut calls = 0;
+        let calls = std::cell::Cell::new(0);
         let mut defaults = LazyDefaults::new(|| {
-            calls += 1;
+            calls.set(calls.get() + 1);
             7
         });
+        assert_eq!(calls.get(), 0, "not computed before it is needed");
         assert_eq!(*defaults.get(), 7);
         assert_eq!(*defaults.get(), 7);
-        drop(defaults);
-        assert_eq!(calls, 1);
+        assert_eq!(calls.get(), 1);
     }
 
     #[test]

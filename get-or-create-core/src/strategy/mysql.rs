@@ -147,7 +147,7 @@ where
     if let Some(keys) = cache().get(&TypeId::of::<M>()) {
         return Ok(Arc::clone(keys));
     }
-    let (schema, table) = table_name::<M::Table>().map_err(|e| classify(e))?;
+    let (schema, table) = table_name::<M::Table>().map_err(classify)?;
     let query = UniqueIndexColumns { schema, table };
     let rows: Vec<(String, String)> = load(conn, query).map_err(classify)?;
 
