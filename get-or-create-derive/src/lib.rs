@@ -1,8 +1,8 @@
 //! The `#[derive(GetOrCreate)]` macro. Use it through `get-or-create-core`, which
 //! re-exports it beside the trait it implements and documents both.
 //!
-//! The expansion runs in three steps: [`attrs`] parses the attributes, [`model`] checks
-//! them and builds a description of the model, [`generate`] writes the code.
+//! The expansion runs in three steps: `attrs.rs` parses the attributes, `model.rs` checks
+//! them and builds a description of the model, `generate.rs` writes the code.
 #![forbid(unsafe_code)]
 
 use proc_macro::TokenStream;

@@ -45,6 +45,7 @@ for_each_backend!(
     statements_are_prepared_once,
     lost_race,
     inside_a_transaction,
+    lost_race_in_a_snapshot_transaction,
     another_unique_constraint,
     lookup_without_unique_index,
     several_rows_match,
@@ -387,6 +388,60 @@ fn inside_a_transaction<D: TestDb>() {
         Ok(())
     })
     .unwrap();
+}
+
+/// A lost race inside a transaction whose snapshot predates the winner's commit: where the
+/// database cannot let the transaction go on (PostgreSQL `REPEATABLE READ`, a SQLite
+/// deferred transaction that has read), the caller gets `TransactionMustBeRetried`, never
+/// a unique violation or a wrong row. MariaDB's `REPEATABLE READ` can go on: its locking
+/// re-read returns the winner's row.
+fn lost_race_in_a_snapshot_transaction<D: TestDb>() {
+    let db = D::create();
+    let mut conn = db.connect();
+    User::get_or_create(
+        &mut conn,
+        UserLookup {
+            email: "warm@up".into(),
+        },
+        ann_defaults(),
+    )
+    .unwrap();
+    if D::NAME == PgDb::NAME {
+        conn.batch_execute(
+            "SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL REPEATABLE READ",
+        )
+        .unwrap();
+    }
+    let mut rival = db.connect();
+    before_first(&mut conn, "INSERT", move || {
+        rival
+            .batch_execute(
+                "INSERT INTO users (email, name, karma) VALUES ('ann@example.com', 'Rival', 1)",
+            )
+            .expect("the rival's insert");
+    });
+    let outcome =
+        conn.transaction::<_, Error, _>(|conn| User::get_or_create(conn, ann(), ann_defaults()));
+    if is_mysql::<D>() {
+        let (row, was_created) = outcome.unwrap();
+        assert!(!was_created);
+        assert_eq!(row.name, "Rival");
+    } else {
+        let error = outcome.unwrap_err();
+        assert!(
+            matches!(error, Error::TransactionMustBeRetried { .. }),
+            "{}: expected TransactionMustBeRetried, got {error:?}",
+            D::NAME
+        );
+        assert!(error.must_retry_transaction());
+    }
+    // The connection is fine afterwards, and so is a retry of the transaction.
+    let (row, was_created) = conn
+        .transaction::<_, Error, _>(|conn| User::get_or_create(conn, ann(), ann_defaults()))
+        .unwrap();
+    assert!(!was_created);
+    assert_eq!(row.name, "Rival");
+    assert_eq!(D::count(&mut conn, "users"), 2);
 }
 
 fn another_unique_constraint<D: TestDb>() {
