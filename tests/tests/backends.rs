@@ -246,6 +246,20 @@ fn statements_per_path<D: TestDb>() {
     }
 }
 
+/// Makes `conn` lose the race for `email`: just before its first `INSERT`, a rival
+/// connection creates the row (named "Rival") and commits.
+fn rival_creates_before_our_insert<D: TestDb>(
+    db: &D,
+    conn: &mut D::Conn,
+    email: &str,
+) -> StatementLog {
+    let mut rival = db.connect();
+    let insert = format!("INSERT INTO users (email, name, karma) VALUES ('{email}', 'Rival', 1)");
+    before_first(conn, "INSERT", move || {
+        rival.batch_execute(&insert).expect("the rival's insert");
+    })
+}
+
 /// Every statement is prepared once per connection and then reused from Diesel's cache
 /// (Diesel itself never caches an `INSERT`), including statements whose SQL depends on a
 /// `NULL` in the lookup.
@@ -305,14 +319,7 @@ fn lost_race<D: TestDb>() {
     )
     .unwrap();
 
-    let mut rival = db.connect();
-    let log = before_first(&mut conn, "INSERT", move || {
-        rival
-            .batch_execute(
-                "INSERT INTO users (email, name, karma) VALUES ('ann@example.com', 'Rival', 1)",
-            )
-            .expect("the rival's insert");
-    });
+    let log = rival_creates_before_our_insert(&db, &mut conn, "ann@example.com");
     let (row, was_created) = User::get_or_create(&mut conn, ann(), ann_defaults()).unwrap();
     let statements = log.take();
 
@@ -361,14 +368,7 @@ fn inside_a_transaction<D: TestDb>() {
     if D::NAME == SqliteDb::NAME {
         return;
     }
-    let mut rival = db.connect();
-    before_first(&mut conn, "INSERT", move || {
-        rival
-            .batch_execute(
-                "INSERT INTO users (email, name, karma) VALUES ('cy@example.com', 'Rival', 1)",
-            )
-            .expect("the rival's insert");
-    });
+    rival_creates_before_our_insert(&db, &mut conn, "cy@example.com");
     conn.transaction::<_, Error, _>(|conn| {
         let cy = UserLookup {
             email: "cy@example.com".into(),
@@ -412,14 +412,7 @@ fn lost_race_in_a_snapshot_transaction<D: TestDb>() {
         )
         .unwrap();
     }
-    let mut rival = db.connect();
-    before_first(&mut conn, "INSERT", move || {
-        rival
-            .batch_execute(
-                "INSERT INTO users (email, name, karma) VALUES ('ann@example.com', 'Rival', 1)",
-            )
-            .expect("the rival's insert");
-    });
+    rival_creates_before_our_insert(&db, &mut conn, "ann@example.com");
     let outcome =
         conn.transaction::<_, Error, _>(|conn| User::get_or_create(conn, ann(), ann_defaults()));
     if is_mysql::<D>() {
