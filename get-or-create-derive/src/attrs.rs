@@ -69,13 +69,14 @@ pub fn parse_field_attrs(attrs: &[Attribute], errors: &mut Errors) -> FieldAttrs
             } else {
                 Role::Default
             };
-            if let Err(error) = attr.meta.require_path_only() {
-                errors.push(syn::Error::new(
-                    error.span(),
+            // Spans name the attribute, `lookup(x)` or `default`, not just its first token.
+            if attr.meta.require_path_only().is_err() {
+                errors.push(syn::Error::new_spanned(
+                    &attr.meta,
                     format!("`#[{}]` takes no arguments; {ROLE_HELP}", role.attribute()),
                 ));
             }
-            set_role(&mut out, role, attr.span(), errors);
+            set_role(&mut out, role, path.span(), errors);
         } else if path.is_ident("get_or_create") {
             // A bad option is reported and stepped over, not returned: the options after
             // it are still read, and a `lookup(x)` still counts as a lookup (like
@@ -148,8 +149,8 @@ pub fn parse_struct_attrs(attrs: &[Attribute], errors: &mut Errors) -> StructAtt
     let mut out = StructAttrs::default();
     for attr in attrs {
         if attr.path().is_ident("get_or_create") {
-            errors.push(syn::Error::new(
-                attr.span(),
+            errors.push(syn::Error::new_spanned(
+                attr,
                 "`#[get_or_create(..)]` belongs on fields: \
                  `#[get_or_create(lookup)]` or `#[get_or_create(default)]`",
             ));

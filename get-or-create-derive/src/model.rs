@@ -1,6 +1,5 @@
 //! The checked description of a model that the generator works from.
 
-use syn::spanned::Spanned;
 use syn::{Data, DeriveInput, Fields, Ident, Path, Type, Visibility};
 
 use crate::attrs::{self, Errors, Role};
@@ -33,8 +32,8 @@ impl Model {
         let struct_attrs = attrs::parse_struct_attrs(&input.attrs, &mut errors);
 
         if !input.generics.params.is_empty() {
-            errors.push(syn::Error::new(
-                input.generics.span(),
+            errors.push(syn::Error::new_spanned(
+                &input.generics,
                 "`GetOrCreate` cannot be derived for a generic struct: \
                  a model maps to one table with concrete column types",
             ));
