@@ -1,0 +1,25 @@
+use diesel::prelude::*;
+use get_or_create_core::GetOrCreate;
+
+diesel::table! {
+    users (id) {
+        id -> BigInt,
+        email -> Text,
+        name -> Text,
+        karma -> Integer,
+    }
+}
+
+#[derive(Queryable, Selectable, GetOrCreate)]
+#[diesel(table_name = users)]
+pub struct User {
+    pub id: i64,
+    #[lookup(x)]
+    pub email: String,
+    #[default]
+    pub name: String,
+    #[default]
+    pub karma: i32,
+}
+
+fn main() {}
