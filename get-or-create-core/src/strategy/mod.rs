@@ -50,6 +50,12 @@ pub(crate) const MAX_ATTEMPTS: u32 = 3;
 ///     M::get_or_create(conn, lookup, defaults).map(|(row, _created)| row)
 /// }
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`get_or_create` of `{M}` is not available on the backend `{Self}`",
+    label = "no get-or-create strategy for this backend and model",
+    note = "enable the feature of get-or-create-core for this backend: `postgres`, `sqlite` or `mysql`",
+    note = "derive `Queryable` and `Selectable` on `{M}`, with the same `#[diesel(table_name = ..)]` as `GetOrCreate`"
+)]
 pub trait Strategy<M: Model>: Backend {
     /// Returns the row of `M` that `lookup` identifies, creating it from `defaults()`
     /// when there is none; `true` when this call created it. `defaults` is called only
