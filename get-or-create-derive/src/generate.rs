@@ -20,14 +20,14 @@ pub fn generate(model: &Model) -> TokenStream {
         model,
         &lookup_ident,
         &model.lookup,
-        &format!("The key that identifies a [`{ident}`]: its fields marked `#[lookup]`."),
+        &format!(" The key that identifies one [`{ident}`] row: its fields marked `#[lookup]`."),
     );
     let defaults_struct = data_struct(
         model,
         &defaults_ident,
         &model.defaults,
         &format!(
-            "The values a new [`{ident}`] is created with: its fields marked `#[default]`. \
+            " The values a new [`{ident}`] row is created with: its fields marked `#[default]`. \
              They are not written when the row already exists."
         ),
     );

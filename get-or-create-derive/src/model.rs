@@ -124,7 +124,8 @@ impl Model {
 
 /// Diesel's rule when `table_name` is absent: the struct's name in snake case, plus `s`.
 fn infer_table_name(ident: &Ident) -> Ident {
-    let name = ident.to_string();
+    // `r#Match` infers `matchs`, not `r#_matchs`.
+    let name = syn::ext::IdentExt::unraw(ident).to_string();
     let mut snake = String::with_capacity(name.len() + 4);
     for (i, c) in name.chars().enumerate() {
         if c.is_uppercase() {

@@ -600,3 +600,17 @@ fn refuses_a_column_name_that_is_no_identifier() {
         "`column_name` names a column of the `table!` module",
     );
 }
+
+#[test]
+fn infers_the_table_name_of_a_raw_identifier() {
+    let expanded = expand(quote! {
+        struct r#Match {
+            id: i64,
+            #[lookup]
+            code: String,
+        }
+    })
+    .to_string();
+    assert!(expanded.contains("matchs :: table"), "{expanded}");
+    assert!(!expanded.contains("compile_error"), "{expanded}");
+}
