@@ -116,9 +116,10 @@ pub enum Error {
 impl Error {
     /// Whether the caller should roll back and run its transaction again.
     ///
-    /// True for [`Error::TransactionMustBeRetried`], and for a wrapped
-    /// [`Error::Database`] serialization failure, so that a retry loop around a transaction
-    /// can treat the library's and its own statements alike.
+    /// True for [`Error::TransactionMustBeRetried`], and for a wrapped [`Error::Database`]
+    /// serialization failure or deadlock, so that a retry loop around a transaction (see
+    /// [`retry_transaction`](crate::retry_transaction)) treats the library's statements
+    /// and the caller's own alike.
     ///
     /// ```
     /// use diesel::result::{DatabaseErrorKind, Error as DieselError};
@@ -134,12 +135,7 @@ impl Error {
     pub fn must_retry_transaction(&self) -> bool {
         match self {
             Error::TransactionMustBeRetried { .. } => true,
-            Error::Database(DieselError::DatabaseError(kind, _)) => {
-                matches!(
-                    kind,
-                    diesel::result::DatabaseErrorKind::SerializationFailure
-                )
-            }
+            Error::Database(error) => crate::retry::is_lost_conflict(error),
             _ => false,
         }
     }

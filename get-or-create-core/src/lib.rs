@@ -95,6 +95,7 @@
 
 mod error;
 mod model;
+mod retry;
 // Without a backend feature nothing sends the statements; that is a valid (if useless)
 // build, not a reason to warn.
 #[cfg_attr(
@@ -109,6 +110,7 @@ mod statement;
 mod strategy;
 
 pub use error::Error;
+pub use retry::{retry_transaction, MustRetryTransaction};
 pub use strategy::Strategy;
 
 /// Derives [`GetOrCreate`](trait@GetOrCreate) for a Diesel model; see the

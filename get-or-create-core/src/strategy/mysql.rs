@@ -100,9 +100,7 @@ where
 fn classify(error: DieselError) -> Failure {
     match &error {
         // Diesel maps deadlock (1213) to SerializationFailure.
-        DieselError::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => {
-            Failure::LostConflict(error)
-        }
+        _ if crate::retry::is_lost_conflict(&error) => Failure::LostConflict(error),
         DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
             Failure::Fatal(Error::UniqueViolation {
                 constraint: duplicate_key(&error),

@@ -36,18 +36,19 @@ where
 
 impl ClassifyError for Pg {
     fn classify<M: Model>(error: DieselError) -> Failure {
+        if crate::retry::is_lost_conflict(&error) {
+            return Failure::LostConflict(error);
+        }
         let DieselError::DatabaseError(kind, info) = &error else {
             return Failure::Fatal(Error::Database(error));
         };
         match kind {
-            DatabaseErrorKind::SerializationFailure => Failure::LostConflict(error),
             DatabaseErrorKind::UniqueViolation => Failure::Fatal(Error::UniqueViolation {
                 constraint: info.constraint_name().map(str::to_owned),
                 source: error,
             }),
-            // Diesel does not expose SQLSTATE for these two, only the (English) message:
-            // 40P01 deadlock_detected and 42P10 invalid_column_reference.
-            _ if info.message().starts_with("deadlock detected") => Failure::LostConflict(error),
+            // Diesel does not expose SQLSTATE 42P10 (invalid_column_reference), only the
+            // (English) message.
             _ if info
                 .message()
                 .starts_with("there is no unique or exclusion constraint") =>

@@ -43,6 +43,11 @@ where
 
 impl ClassifyError for Sqlite {
     fn classify<M: Model>(error: DieselError) -> Failure {
+        // SQLITE_BUSY / SQLITE_BUSY_SNAPSHOT: outside a transaction this only comes after
+        // the busy timeout and is retried; inside one it means a stale snapshot.
+        if crate::retry::is_lost_conflict(&error) {
+            return Failure::LostConflict(error);
+        }
         let DieselError::DatabaseError(kind, info) = &error else {
             return Failure::Fatal(Error::Database(error));
         };
@@ -55,9 +60,6 @@ impl ClassifyError for Sqlite {
                     .map(|(_, columns)| columns.to_owned()),
                 source: error,
             }),
-            // SQLITE_BUSY / SQLITE_BUSY_SNAPSHOT: outside a transaction this only comes
-            // after the busy timeout and is retried; inside one it means a stale snapshot.
-            _ if message == "database is locked" => Failure::LostConflict(error),
             _ if message.contains("does not match any PRIMARY KEY or UNIQUE constraint") => {
                 Failure::Fatal(Error::NoUniqueIndex {
                     table: M::TABLE_NAME,
