@@ -91,14 +91,14 @@ pub fn parse_field_attrs(attrs: &[Attribute], errors: &mut Errors) -> FieldAttrs
                         "unknown option `{}`; {ROLE_HELP}",
                         path_to_string(&meta.path)
                     )));
-                    return skip_diesel_option(meta.input);
+                    return skip_option_arguments(meta.input);
                 };
                 if !meta.input.is_empty() && !meta.input.peek(Token![,]) {
                     errors.push(meta.error(format!(
                         "`{}` takes no arguments; {ROLE_HELP}",
                         role.attribute()
                     )));
-                    skip_diesel_option(meta.input)?;
+                    skip_option_arguments(meta.input)?;
                 }
                 set_role(&mut out, role, meta.path.span(), errors);
                 Ok(())
@@ -112,7 +112,7 @@ pub fn parse_field_attrs(attrs: &[Attribute], errors: &mut Errors) -> FieldAttrs
                     out.column_name = Some(parse_ident_or_str(meta.value()?)?);
                     Ok(())
                 } else {
-                    skip_diesel_option(meta.input)
+                    skip_option_arguments(meta.input)
                 }
             });
             if let Err(error) = result {
@@ -171,7 +171,7 @@ pub fn parse_struct_attrs(attrs: &[Attribute], errors: &mut Errors) -> StructAtt
                         Ok(())
                     })
                 } else {
-                    skip_diesel_option(meta.input)
+                    skip_option_arguments(meta.input)
                 }
             });
             if let Err(error) = result {
@@ -185,7 +185,7 @@ pub fn parse_struct_attrs(attrs: &[Attribute], errors: &mut Errors) -> StructAtt
 /// Steps over the arguments of an option, `= expr` or `(..)`: those of a `#[diesel(..)]`
 /// option this derive does not use (Diesel checks them), or of a bad option already
 /// reported.
-fn skip_diesel_option(input: ParseStream) -> syn::Result<()> {
+fn skip_option_arguments(input: ParseStream) -> syn::Result<()> {
     if input.peek(Token![=]) {
         input.parse::<Token![=]>()?;
         input.parse::<syn::Expr>()?;
