@@ -56,7 +56,7 @@ where
 {
     out.push_identifier(Col::NAME)?;
     out.push_sql(" = ");
-    out.push_bind_param::<SqlTypeOf<Col>, T>(value)
+    push_value::<Col, T, DB>(value, out)
 }
 
 /// Writes `column = $n`, or `column IS NULL` when the value is `None`: `column = NULL` is
@@ -78,7 +78,7 @@ where
         }
         Some(_) => {
             out.push_sql(" = ");
-            out.push_bind_param::<SqlTypeOf<Col>, Option<T>>(value)
+            push_value::<Col, Option<T>, DB>(value, out)
         }
     }
 }

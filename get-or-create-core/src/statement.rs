@@ -18,7 +18,8 @@ use crate::model::{Model, ModelSql};
 /// The SQL type of the rows a statement returns: the model's columns.
 pub type RowType<M, DB> = SqlTypeOf<<M as Selectable<DB>>::SelectExpression>;
 
-/// The query id of statement `Kind` for model `M` on backend `DB`: one prepared statement
+/// The query id of a statement for model `M` on backend `DB`, told apart by its `Kind`
+/// (a [`LockClause`] or an [`InsertTail`], all distinct types): one prepared statement
 /// per model, statement and backend.
 pub struct StatementId<M, DB, Kind>(PhantomData<(M, DB, Kind)>);
 
@@ -75,7 +76,7 @@ where
     DB: Backend + 'static,
     Lock: LockClause,
 {
-    type QueryId = StatementId<M, DB, (SelectByLookup<'static, M, DB, NoLock>, Lock)>;
+    type QueryId = StatementId<M, DB, Lock>;
     const HAS_STATIC_QUERY_ID: bool = !M::NULLABLE_LOOKUP;
 }
 
@@ -155,7 +156,7 @@ where
     DB: Backend + 'static,
     Tail: InsertTail,
 {
-    type QueryId = StatementId<M, DB, (Insert<'static, M, DB, NoTail>, Tail)>;
+    type QueryId = StatementId<M, DB, Tail>;
     const HAS_STATIC_QUERY_ID: bool = true;
 }
 
@@ -180,13 +181,14 @@ fn push_column_list<DB: Backend>(
     Ok(())
 }
 
-impl<M, DB> QueryFragment<DB> for Insert<'_, M, DB, NoTail>
+impl<M, DB, Tail> Insert<'_, M, DB, Tail>
 where
     M: ModelSql<DB> + Selectable<DB>,
     <M::Table as QuerySource>::FromClause: QueryFragment<DB>,
     DB: Backend + DieselReserveSpecialization,
 {
-    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+    /// `INSERT INTO <table> (<columns>) VALUES (<binds>)`, what every tail starts with.
+    fn walk_insert<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
         out.push_sql("INSERT INTO ");
         self.into.walk_ast(out.reborrow())?;
         out.push_sql(" (");
@@ -198,6 +200,17 @@ where
     }
 }
 
+impl<M, DB> QueryFragment<DB> for Insert<'_, M, DB, NoTail>
+where
+    M: ModelSql<DB> + Selectable<DB>,
+    <M::Table as QuerySource>::FromClause: QueryFragment<DB>,
+    DB: Backend + DieselReserveSpecialization,
+{
+    fn walk_ast<'b>(&'b self, out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        self.walk_insert(out)
+    }
+}
+
 impl<M, DB> QueryFragment<DB> for Insert<'_, M, DB, OnConflictDoNothingReturning>
 where
     M: ModelSql<DB> + Selectable<DB>,
@@ -206,13 +219,8 @@ where
     DB: Backend + DieselReserveSpecialization,
 {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
-        out.push_sql("INSERT INTO ");
-        self.into.walk_ast(out.reborrow())?;
-        out.push_sql(" (");
-        push_column_list(M::INSERT_COLUMNS, &mut out)?;
-        out.push_sql(") VALUES (");
-        M::walk_insert_values(self.lookup, self.defaults, out.reborrow())?;
-        out.push_sql(") ON CONFLICT (");
+        self.walk_insert(out.reborrow())?;
+        out.push_sql(" ON CONFLICT (");
         push_column_list(M::LOOKUP_COLUMNS, &mut out)?;
         out.push_sql(") DO NOTHING RETURNING ");
         self.selection.walk_ast(out.reborrow())

@@ -3,6 +3,7 @@
 //!
 //! Each backend module says which statements it sends on each path and why.
 
+use std::cell::LazyCell;
 use std::num::NonZeroU32;
 
 use diesel::backend::Backend;
@@ -10,10 +11,11 @@ use diesel::connection::{LoadConnection, TransactionManager};
 use diesel::deserialize::FromSqlRow;
 use diesel::expression::QueryMetadata;
 use diesel::query_builder::{Query, QueryFragment, QueryId};
-use diesel::result::Error as DieselError;
+use diesel::result::{DatabaseErrorInformation, DatabaseErrorKind, Error as DieselError};
 use diesel::{Connection, QueryResult};
 
 use crate::model::Model;
+use crate::retry::is_lost_conflict;
 use crate::Error;
 
 #[cfg(feature = "mysql")]
@@ -70,36 +72,9 @@ pub trait Strategy<M: Model>: Backend {
         F: FnOnce() -> M::Defaults;
 }
 
-/// The defaults of a call: computed the first time an insert needs them, then kept for
-/// any retry.
-pub(crate) enum LazyDefaults<F, D> {
-    Pending(F),
-    Ready(D),
-    /// Only seen if `defaults()` panicked; it is never read then.
-    Poisoned,
-}
-
-impl<F: FnOnce() -> D, D> LazyDefaults<F, D> {
-    pub(crate) fn new(defaults: F) -> Self {
-        LazyDefaults::Pending(defaults)
-    }
-
-    pub(crate) fn get(&mut self) -> &D {
-        if let LazyDefaults::Pending(_) = self {
-            if let LazyDefaults::Pending(f) = std::mem::replace(self, LazyDefaults::Poisoned) {
-                *self = LazyDefaults::Ready(f());
-            }
-        }
-        match self {
-            LazyDefaults::Ready(d) => d,
-            // Unreachable: the branch above always leaves `Ready` behind unless `f`
-            // panicked, in which case this call never returns.
-            LazyDefaults::Pending(_) | LazyDefaults::Poisoned => {
-                unreachable!("defaults are computed above")
-            }
-        }
-    }
-}
+/// The defaults of a call: computed the first time an insert needs them
+/// (`LazyCell::force`), then kept for any retry.
+pub(crate) type LazyDefaults<F, D> = LazyCell<D, F>;
 
 /// Why an attempt did not return a row.
 pub(crate) enum Failure {
@@ -113,12 +88,6 @@ pub(crate) enum Failure {
     Fatal(Error),
 }
 
-impl From<Error> for Failure {
-    fn from(error: Error) -> Self {
-        Failure::Fatal(error)
-    }
-}
-
 /// Runs `attempt` until it returns a row, at most [`MAX_ATTEMPTS`] times.
 ///
 /// Inside the caller's transaction a lost conflict is not retried: the database has rolled
@@ -128,7 +97,7 @@ impl From<Error> for Failure {
 pub(crate) fn with_retries<M, C, F>(
     conn: &mut C,
     defaults: F,
-    mut attempt: impl FnMut(&mut C, &mut LazyDefaults<F, M::Defaults>) -> Result<(M, bool), Failure>,
+    mut attempt: impl FnMut(&mut C, &LazyDefaults<F, M::Defaults>) -> Result<(M, bool), Failure>,
 ) -> Result<(M, bool), Error>
 where
     M: Model,
@@ -136,10 +105,10 @@ where
     F: FnOnce() -> M::Defaults,
 {
     let in_transaction = transaction_depth(conn)?.is_some();
-    let mut defaults = LazyDefaults::new(defaults);
+    let defaults = LazyDefaults::new(defaults);
     let mut last_error = None;
     for _ in 0..MAX_ATTEMPTS {
-        match attempt(conn, &mut defaults) {
+        match attempt(conn, &defaults) {
             Ok(found) => return Ok(found),
             Err(Failure::Fatal(error)) => return Err(error),
             Err(Failure::LostConflict(source)) if in_transaction => {
@@ -159,67 +128,67 @@ fn transaction_depth<C: Connection>(conn: &mut C) -> QueryResult<Option<NonZeroU
     C::TransactionManager::transaction_manager_status_mut(conn).transaction_depth()
 }
 
-/// The rows a lookup found: Diesel rows of `M`, at most two of them (the queries say
-/// `LIMIT 2`), turned into the one row a lookup may find.
-pub(crate) fn at_most_one<M: Model>(mut rows: Vec<M>) -> Result<Option<M>, Error> {
-    match rows.len() {
-        0 | 1 => Ok(rows.pop()),
-        _ => Err(Error::MultipleRowsMatch {
+/// How a backend names what went wrong; the rest of the mapping onto [`Error`] is
+/// shared ([`classify`]).
+pub(crate) trait BackendErrors: Backend {
+    /// What the database names a violated unique constraint by.
+    fn unique_constraint(info: &dyn DatabaseErrorInformation) -> Option<String>;
+
+    /// Whether the error says that no unique index matches the lookup columns.
+    fn is_missing_unique_index(_info: &dyn DatabaseErrorInformation) -> bool {
+        false
+    }
+}
+
+/// Maps a Diesel error of backend `DB`, raised while getting or creating an `M`.
+pub(crate) fn classify<M: Model, DB: BackendErrors>(error: DieselError) -> Failure {
+    if is_lost_conflict(&error) {
+        return Failure::LostConflict(error);
+    }
+    match &error {
+        DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
+            Failure::Fatal(Error::UniqueViolation {
+                constraint: DB::unique_constraint(info.as_ref()),
+                source: error,
+            })
+        }
+        DieselError::DatabaseError(_, info) if DB::is_missing_unique_index(info.as_ref()) => {
+            Failure::Fatal(Error::NoUniqueIndex {
+                table: M::TABLE_NAME,
+                columns: M::LOOKUP_COLUMNS,
+                source: Some(error),
+            })
+        }
+        _ => Failure::Fatal(Error::Database(error)),
+    }
+}
+
+/// Runs `query` and returns the one row of `M` it found, if any. Our queries return at
+/// most two rows (`LIMIT 2`); two mean the lookup is not unique.
+///
+/// It reads to the end of the result: on SQLite a `RETURNING` statement that is not
+/// stepped to completion keeps its write transaction open, and the WAL can then never be
+/// checkpointed.
+pub(crate) fn fetch<M, C, Q>(conn: &mut C, query: Q) -> Result<Option<M>, Failure>
+where
+    M: Model + FromSqlRow<Q::SqlType, C::Backend>,
+    C: LoadConnection,
+    C::Backend: BackendErrors + QueryMetadata<Q::SqlType>,
+    Q: Query + QueryFragment<C::Backend> + QueryId,
+{
+    let classify = classify::<M, C::Backend>;
+    let mut rows = conn.load(query).map_err(classify)?;
+    let first = match rows.next() {
+        None => return Ok(None),
+        Some(row) => M::build_from_row(&row.map_err(classify)?)
+            .map_err(|e| classify(DieselError::DeserializationError(e)))?,
+    };
+    match rows.next() {
+        None => Ok(Some(first)),
+        Some(Err(error)) => Err(classify(error)),
+        Some(Ok(_)) => Err(Failure::Fatal(Error::MultipleRowsMatch {
             table: M::TABLE_NAME,
             columns: M::LOOKUP_COLUMNS,
-        }),
-    }
-}
-
-/// Runs `query` and deserializes every row it returns as `M`.
-///
-/// Reading to the end matters on SQLite: a `RETURNING` statement that is not stepped to
-/// completion keeps its write transaction open, and the WAL can then never be checkpointed.
-pub(crate) fn load<M, C, Q>(conn: &mut C, query: Q) -> QueryResult<Vec<M>>
-where
-    C: LoadConnection,
-    Q: Query + QueryFragment<C::Backend> + QueryId,
-    C::Backend: QueryMetadata<Q::SqlType>,
-    M: FromSqlRow<Q::SqlType, C::Backend>,
-{
-    let mut rows = Vec::with_capacity(1);
-    for row in conn.load(query)? {
-        let row = row?;
-        let value = M::build_from_row(&row).map_err(DieselError::DeserializationError)?;
-        rows.push(value);
-    }
-    Ok(rows)
-}
-
-/// The part of a database message that follows `prefix`, up to the closing quote.
-#[cfg(any(feature = "mysql", test))]
-pub(crate) fn quoted_after<'m>(message: &'m str, prefix: &str) -> Option<&'m str> {
-    let start = message.find(prefix)? + prefix.len();
-    let rest = &message[start..];
-    Some(&rest[..rest.rfind('\'')?])
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn lazy_defaults_are_computed_once() {
-        let calls = std::cell::Cell::new(0);
-        let mut defaults = LazyDefaults::new(|| {
-            calls.set(calls.get() + 1);
-            7
-        });
-        assert_eq!(calls.get(), 0, "not computed before it is needed");
-        assert_eq!(*defaults.get(), 7);
-        assert_eq!(*defaults.get(), 7);
-        assert_eq!(calls.get(), 1);
-    }
-
-    #[test]
-    fn quoted_after_takes_the_last_quote() {
-        let message = "Duplicate entry 'a'b' for key 'users.name_key'";
-        assert_eq!(quoted_after(message, "for key '"), Some("users.name_key"));
-        assert_eq!(quoted_after("no key here", "for key '"), None);
+        })),
     }
 }

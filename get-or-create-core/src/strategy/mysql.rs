@@ -25,6 +25,7 @@
 //! process once positive.
 
 use std::any::TypeId;
+use std::cell::LazyCell;
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 
@@ -34,11 +35,11 @@ use diesel::deserialize::FromSqlRow;
 use diesel::mysql::Mysql;
 use diesel::query_builder::{AstPass, Query, QueryBuilder, QueryFragment, QueryId};
 use diesel::query_source::QuerySource;
-use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel::result::{DatabaseErrorInformation, DatabaseErrorKind, Error as DieselError};
 use diesel::sql_types::{Nullable, Text};
 use diesel::{QueryResult, Selectable, Table};
 
-use super::{at_most_one, load, with_retries, Failure, Strategy};
+use super::{classify, fetch, with_retries, BackendErrors, Failure, Strategy};
 use crate::model::{Model, ModelSql};
 use crate::statement::{Insert, LockInShareMode, NoTail, RowType, SelectByLookup};
 use crate::Error;
@@ -60,36 +61,28 @@ where
         F: FnOnce() -> M::Defaults,
     {
         with_retries(conn, defaults, |conn, defaults| {
-            let found = load(conn, SelectByLookup::<M, Mysql>::new(lookup)).map_err(classify)?;
-            if let Some(row) = at_most_one(found)? {
+            if let Some(row) = fetch(conn, SelectByLookup::<M, Mysql>::new(lookup))? {
                 return Ok((row, false));
             }
             let lookup_keys = unique_keys_of_lookup::<M, C>(conn)?;
-            let insert = Insert::<M, Mysql, NoTail>::new(lookup, defaults.get());
+            let insert = Insert::<M, Mysql, NoTail>::new(lookup, LazyCell::force(defaults));
             let failure = match conn.execute_returning_count(&insert) {
+                // A plain read sees our own insert, whatever the isolation level.
                 Ok(_) => {
-                    // A plain read sees our own insert, whatever the isolation level.
-                    let created =
-                        load(conn, SelectByLookup::<M, Mysql>::new(lookup)).map_err(classify)?;
-                    return match at_most_one(created)? {
+                    return match fetch(conn, SelectByLookup::<M, Mysql>::new(lookup))? {
                         Some(row) => Ok((row, true)),
                         None => Err(Failure::Vanished),
-                    };
+                    }
                 }
                 Err(error) => error,
             };
-            let key = match duplicate_key(&failure) {
-                Some(key) => key,
-                None => return Err(classify(failure)),
-            };
-            if !lookup_keys.iter().any(|k| same_key(k, &key)) {
-                return Err(Failure::Fatal(Error::UniqueViolation {
-                    constraint: Some(key),
-                    source: failure,
-                }));
+            let lost_race = duplicate_key(&failure)
+                .is_some_and(|key| lookup_keys.iter().any(|index| same_key(index, &key)));
+            if !lost_race {
+                return Err(classify::<M, Mysql>(failure));
             }
             let winner = SelectByLookup::<M, Mysql, LockInShareMode>::new(lookup);
-            match at_most_one(load(conn, winner).map_err(classify)?)? {
+            match fetch(conn, winner)? {
                 Some(row) => Ok((row, false)),
                 None => Err(Failure::Vanished),
             }
@@ -97,29 +90,28 @@ where
     }
 }
 
-fn classify(error: DieselError) -> Failure {
-    match &error {
-        // Diesel maps deadlock (1213) to SerializationFailure.
-        _ if crate::retry::is_lost_conflict(&error) => Failure::LostConflict(error),
-        DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
-            Failure::Fatal(Error::UniqueViolation {
-                constraint: duplicate_key(&error),
-                source: error,
-            })
-        }
-        _ => Failure::Fatal(Error::Database(error)),
+impl BackendErrors for Mysql {
+    /// "Duplicate entry '..' for key 'name'" (MariaDB) or "for key 'table.name'" (MySQL 8).
+    fn unique_constraint(info: &dyn DatabaseErrorInformation) -> Option<String> {
+        quoted_after(info.message(), "for key '").map(str::to_owned)
     }
 }
 
-/// The key named by "Duplicate entry '..' for key 'name'" (MariaDB) or
-/// "for key 'table.name'" (MySQL 8).
+/// The key a duplicate-key error names.
 fn duplicate_key(error: &DieselError) -> Option<String> {
     match error {
         DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
-            super::quoted_after(info.message(), "for key '").map(str::to_owned)
+            Mysql::unique_constraint(info.as_ref())
         }
         _ => None,
     }
+}
+
+/// The part of a database message that follows `prefix`, up to the closing quote.
+fn quoted_after<'m>(message: &'m str, prefix: &str) -> Option<&'m str> {
+    let start = message.find(prefix)? + prefix.len();
+    let rest = &message[start..];
+    Some(&rest[..rest.rfind('\'')?])
 }
 
 /// Whether the key named in an error message is the index `name`.
@@ -145,9 +137,10 @@ where
     if let Some(keys) = cache().get(&TypeId::of::<M>()) {
         return Ok(Arc::clone(keys));
     }
+    let classify = classify::<M, Mysql>;
     let (schema, table) = table_name::<M::Table>().map_err(classify)?;
     let query = UniqueIndexColumns { schema, table };
-    let rows: Vec<(String, String)> = load(conn, query).map_err(classify)?;
+    let rows: Vec<(String, String)> = diesel::RunQueryDsl::load(query, conn).map_err(classify)?;
 
     let mut lookup: Vec<&str> = M::LOOKUP_COLUMNS.to_vec();
     lookup.sort_unstable();
@@ -224,6 +217,8 @@ impl QueryId for UniqueIndexColumns {
     const HAS_STATIC_QUERY_ID: bool = true;
 }
 
+impl<Conn> diesel::RunQueryDsl<Conn> for UniqueIndexColumns {}
+
 impl Query for UniqueIndexColumns {
     type SqlType = (Text, Text);
 }
@@ -250,6 +245,13 @@ mod tests {
     fn splits_quoted_identifiers() {
         assert_eq!(split_quoted_identifiers("`users`"), ["users"]);
         assert_eq!(split_quoted_identifiers("`app`.`a.b``c`"), ["app", "a.b`c"]);
+    }
+
+    #[test]
+    fn quoted_after_takes_the_last_quote() {
+        let message = "Duplicate entry 'a'b' for key 'users.name_key'";
+        assert_eq!(quoted_after(message, "for key '"), Some("users.name_key"));
+        assert_eq!(quoted_after("no key here", "for key '"), None);
     }
 
     #[test]

@@ -5,12 +5,12 @@ use diesel::deserialize::FromSqlRow;
 use diesel::pg::Pg;
 use diesel::query_builder::QueryFragment;
 use diesel::query_source::QuerySource;
-use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel::result::DatabaseErrorInformation;
 use diesel::Selectable;
 
-use super::returning::{self, ClassifyError};
-use super::{Failure, Strategy};
-use crate::model::{Model, ModelSql};
+use super::returning;
+use super::{BackendErrors, Strategy};
+use crate::model::ModelSql;
 use crate::statement::RowType;
 use crate::Error;
 
@@ -34,32 +34,14 @@ where
     }
 }
 
-impl ClassifyError for Pg {
-    fn classify<M: Model>(error: DieselError) -> Failure {
-        if crate::retry::is_lost_conflict(&error) {
-            return Failure::LostConflict(error);
-        }
-        let DieselError::DatabaseError(kind, info) = &error else {
-            return Failure::Fatal(Error::Database(error));
-        };
-        match kind {
-            DatabaseErrorKind::UniqueViolation => Failure::Fatal(Error::UniqueViolation {
-                constraint: info.constraint_name().map(str::to_owned),
-                source: error,
-            }),
-            // Diesel does not expose SQLSTATE 42P10 (invalid_column_reference), only the
-            // (English) message.
-            _ if info
-                .message()
-                .starts_with("there is no unique or exclusion constraint") =>
-            {
-                Failure::Fatal(Error::NoUniqueIndex {
-                    table: M::TABLE_NAME,
-                    columns: M::LOOKUP_COLUMNS,
-                    source: Some(error),
-                })
-            }
-            _ => Failure::Fatal(Error::Database(error)),
-        }
+impl BackendErrors for Pg {
+    fn unique_constraint(info: &dyn DatabaseErrorInformation) -> Option<String> {
+        info.constraint_name().map(str::to_owned)
+    }
+
+    /// SQLSTATE 42P10, which Diesel does not expose: only its (English) message.
+    fn is_missing_unique_index(info: &dyn DatabaseErrorInformation) -> bool {
+        info.message()
+            .starts_with("there is no unique or exclusion constraint")
     }
 }

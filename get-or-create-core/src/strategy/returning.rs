@@ -16,24 +16,20 @@
 //! levels the insert itself fails with a serialization failure, which is the caller's cue
 //! to retry its transaction.
 
-use diesel::backend::{Backend, DieselReserveSpecialization};
+use std::cell::LazyCell;
+
+use diesel::backend::DieselReserveSpecialization;
 use diesel::connection::LoadConnection;
 use diesel::deserialize::FromSqlRow;
 use diesel::expression::QueryMetadata;
 use diesel::query_builder::QueryFragment;
 use diesel::query_source::QuerySource;
-use diesel::result::Error as DieselError;
 use diesel::Selectable;
 
-use super::{at_most_one, load, with_retries, Failure};
-use crate::model::{Model, ModelSql};
+use super::{fetch, with_retries, BackendErrors, Failure};
+use crate::model::ModelSql;
 use crate::statement::{Insert, OnConflictDoNothingReturning, RowType, SelectByLookup};
 use crate::Error;
-
-/// How a backend's errors map onto the library's.
-pub(crate) trait ClassifyError: Backend {
-    fn classify<M: Model>(error: DieselError) -> Failure;
-}
 
 pub(crate) fn get_or_create<M, C, F>(
     conn: &mut C,
@@ -42,7 +38,7 @@ pub(crate) fn get_or_create<M, C, F>(
 ) -> Result<(M, bool), Error>
 where
     C: LoadConnection,
-    C::Backend: ClassifyError
+    C::Backend: BackendErrors
         + DieselReserveSpecialization
         + QueryMetadata<RowType<M, C::Backend>>
         + 'static,
@@ -53,18 +49,19 @@ where
     <M::Table as QuerySource>::FromClause: QueryFragment<C::Backend>,
     F: FnOnce() -> M::Defaults,
 {
-    let classify = <C::Backend as ClassifyError>::classify::<M>;
     with_retries(conn, defaults, |conn, defaults| {
         let select = || SelectByLookup::<M, C::Backend>::new(lookup);
-        if let Some(row) = at_most_one(load(conn, select()).map_err(classify)?)? {
+        if let Some(row) = fetch(conn, select())? {
             return Ok((row, false));
         }
-        let insert =
-            Insert::<M, C::Backend, OnConflictDoNothingReturning>::new(lookup, defaults.get());
-        if let Some(row) = at_most_one(load(conn, insert).map_err(classify)?)? {
+        let insert = Insert::<M, C::Backend, OnConflictDoNothingReturning>::new(
+            lookup,
+            LazyCell::force(defaults),
+        );
+        if let Some(row) = fetch(conn, insert)? {
             return Ok((row, true));
         }
-        match at_most_one(load(conn, select()).map_err(classify)?)? {
+        match fetch(conn, select())? {
             Some(row) => Ok((row, false)),
             None => Err(Failure::Vanished),
         }

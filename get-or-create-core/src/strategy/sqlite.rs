@@ -11,13 +11,13 @@ use diesel::connection::LoadConnection;
 use diesel::deserialize::FromSqlRow;
 use diesel::query_builder::QueryFragment;
 use diesel::query_source::QuerySource;
-use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel::result::DatabaseErrorInformation;
 use diesel::sqlite::Sqlite;
 use diesel::Selectable;
 
-use super::returning::{self, ClassifyError};
-use super::{Failure, Strategy};
-use crate::model::{Model, ModelSql};
+use super::returning;
+use super::{BackendErrors, Strategy};
+use crate::model::ModelSql;
 use crate::statement::RowType;
 use crate::Error;
 
@@ -41,33 +41,15 @@ where
     }
 }
 
-impl ClassifyError for Sqlite {
-    fn classify<M: Model>(error: DieselError) -> Failure {
-        // SQLITE_BUSY / SQLITE_BUSY_SNAPSHOT: outside a transaction this only comes after
-        // the busy timeout and is retried; inside one it means a stale snapshot.
-        if crate::retry::is_lost_conflict(&error) {
-            return Failure::LostConflict(error);
-        }
-        let DieselError::DatabaseError(kind, info) = &error else {
-            return Failure::Fatal(Error::Database(error));
-        };
-        let message = info.message();
-        match kind {
-            // "UNIQUE constraint failed: users.name": SQLite names the columns.
-            DatabaseErrorKind::UniqueViolation => Failure::Fatal(Error::UniqueViolation {
-                constraint: message
-                    .split_once(": ")
-                    .map(|(_, columns)| columns.to_owned()),
-                source: error,
-            }),
-            _ if message.contains("does not match any PRIMARY KEY or UNIQUE constraint") => {
-                Failure::Fatal(Error::NoUniqueIndex {
-                    table: M::TABLE_NAME,
-                    columns: M::LOOKUP_COLUMNS,
-                    source: Some(error),
-                })
-            }
-            _ => Failure::Fatal(Error::Database(error)),
-        }
+impl BackendErrors for Sqlite {
+    /// "UNIQUE constraint failed: users.name": SQLite names the columns.
+    fn unique_constraint(info: &dyn DatabaseErrorInformation) -> Option<String> {
+        let (_, columns) = info.message().split_once(": ")?;
+        Some(columns.to_owned())
+    }
+
+    fn is_missing_unique_index(info: &dyn DatabaseErrorInformation) -> bool {
+        info.message()
+            .contains("does not match any PRIMARY KEY or UNIQUE constraint")
     }
 }
