@@ -76,6 +76,9 @@ pub fn generate(model: &Model) -> TokenStream {
             }
         });
 
+    // A model without `#[default]` fields never reads its (empty) defaults.
+    let ignore_empty_defaults = model.defaults.is_empty().then(|| quote!(let _ = defaults;));
+
     let type_checks = model.fields().map(|field| {
         let ty = &field.ty;
         let column = column(field);
@@ -131,7 +134,7 @@ pub fn generate(model: &Model) -> TokenStream {
                     defaults: &'__b #defaults_ident,
                     mut out: diesel::query_builder::AstPass<'_, '__b, __DB>,
                 ) -> diesel::QueryResult<()> {
-                    let _ = defaults;
+                    #ignore_empty_defaults
                     #(#walk_values)*
                     Ok(())
                 }
