@@ -200,16 +200,7 @@ fn null_lookup<D: TestDb>() {
 fn statements_per_path<D: TestDb>() {
     let db = D::create();
     let mut conn = db.connect();
-    // MySQL reads the lookup's unique indexes before the first insert of a model in a
-    // process; do that outside the count.
-    User::get_or_create(
-        &mut conn,
-        UserLookup {
-            email: "warm@up".into(),
-        },
-        ann_defaults(),
-    )
-    .unwrap();
+    warm_up(&mut conn);
 
     let log = StatementLog::install(&mut conn);
     User::get_or_create(&mut conn, ann(), ann_defaults()).unwrap();
@@ -245,6 +236,19 @@ fn statements_per_path<D: TestDb>() {
             "the library must not open transactions: {statement}"
         );
     }
+}
+
+/// A first miss on another key. MySQL reads the lookup's unique indexes before the first
+/// insert of a model in a process; tests that count statements do that outside the count.
+fn warm_up<C>(conn: &mut C)
+where
+    C: diesel::connection::LoadConnection,
+    C::Backend: get_or_create_core::Strategy<User>,
+{
+    let lookup = UserLookup {
+        email: "warm@up".into(),
+    };
+    User::get_or_create(conn, lookup, ann_defaults()).unwrap();
 }
 
 /// Makes `conn` lose the race for `email`: just before its first `INSERT`, a rival
@@ -311,14 +315,7 @@ fn statements_are_prepared_once<D: TestDb>() {
 fn lost_race<D: TestDb>() {
     let db = D::create();
     let mut conn = db.connect();
-    User::get_or_create(
-        &mut conn,
-        UserLookup {
-            email: "warm@up".into(),
-        },
-        ann_defaults(),
-    )
-    .unwrap();
+    warm_up(&mut conn);
 
     let log = rival_creates_before_our_insert(&db, &mut conn, "ann@example.com");
     let (row, was_created) = User::get_or_create(&mut conn, ann(), ann_defaults()).unwrap();
@@ -344,6 +341,7 @@ fn lost_race<D: TestDb>() {
 fn inside_a_transaction<D: TestDb>() {
     let db = D::create();
     let mut conn = db.connect();
+    let log = StatementLog::install(&mut conn);
     let ids = conn
         .transaction::<_, Error, _>(|conn| {
             let (created, was_created) = User::get_or_create(conn, ann(), ann_defaults())?;
@@ -363,13 +361,14 @@ fn inside_a_transaction<D: TestDb>() {
         .unwrap();
     let stored: Vec<i64> = D::users(&mut conn).iter().map(|u| u.id).collect();
     assert_eq!(stored, [ids.0, ids.1], "both rows are committed");
+    assert_no_savepoint(&log.take());
 
     // A lost race inside a transaction. Not on SQLite: there our transaction holds the
     // write lock after its first insert, so a rival cannot commit in between.
     if D::NAME == SqliteDb::NAME {
         return;
     }
-    rival_creates_before_our_insert(&db, &mut conn, "cy@example.com");
+    let log = rival_creates_before_our_insert(&db, &mut conn, "cy@example.com");
     conn.transaction::<_, Error, _>(|conn| {
         let cy = UserLookup {
             email: "cy@example.com".into(),
@@ -389,6 +388,24 @@ fn inside_a_transaction<D: TestDb>() {
         Ok(())
     })
     .unwrap();
+    assert_no_savepoint(&log.take());
+}
+
+/// Diesel opens a savepoint for a nested `transaction`; the library must never need one.
+fn assert_no_savepoint(statements: &[String]) {
+    // The log sees transaction statements (Diesel's own BEGIN), so it would see a SAVEPOINT.
+    assert!(
+        statements
+            .iter()
+            .any(|s| s.to_uppercase().starts_with("BEGIN")),
+        "the log missed the transaction: {statements:#?}"
+    );
+    for statement in statements {
+        assert!(
+            !statement.to_uppercase().contains("SAVEPOINT"),
+            "the library must not open savepoints: {statement}"
+        );
+    }
 }
 
 /// A lost race inside a transaction whose snapshot predates the winner's commit: where the
@@ -399,14 +416,7 @@ fn inside_a_transaction<D: TestDb>() {
 fn lost_race_in_a_snapshot_transaction<D: TestDb>() {
     let db = D::create();
     let mut conn = db.connect();
-    User::get_or_create(
-        &mut conn,
-        UserLookup {
-            email: "warm@up".into(),
-        },
-        ann_defaults(),
-    )
-    .unwrap();
+    warm_up(&mut conn);
     if D::NAME == PgDb::NAME {
         conn.batch_execute(
             "SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL REPEATABLE READ",
