@@ -109,6 +109,7 @@
 mod error;
 mod model;
 mod retry;
+mod session;
 // Without a backend feature nothing sends the statements; that is a valid (if useless)
 // build, not a reason to warn.
 #[cfg_attr(
@@ -124,6 +125,7 @@ mod strategy;
 
 pub use error::Error;
 pub use retry::{retry_transaction, MustRetryTransaction};
+pub use session::Session;
 pub use strategy::Strategy;
 
 /// Derives [`GetOrCreate`](trait@GetOrCreate) for a Diesel model; see the
@@ -131,6 +133,8 @@ pub use strategy::Strategy;
 pub use get_or_create_derive::GetOrCreate;
 
 use diesel::connection::LoadConnection;
+
+use session::{run_now, Blocking};
 
 /// A Diesel model whose rows can be got or created by a lookup key.
 ///
@@ -155,7 +159,10 @@ pub trait GetOrCreate: model::Model {
         C: LoadConnection,
         C::Backend: Strategy<Self>,
     {
-        <C::Backend as Strategy<Self>>::get_or_create(conn, &lookup, defaults)
+        let session = &mut Blocking(conn);
+        run_now(<C::Backend as Strategy<Self>>::get_or_create(
+            session, &lookup, defaults,
+        ))
     }
 
     /// Like [`get_or_create`](GetOrCreate::get_or_create), but computes the defaults only
@@ -174,7 +181,10 @@ pub trait GetOrCreate: model::Model {
         C::Backend: Strategy<Self>,
         F: FnOnce() -> Self::Defaults,
     {
-        <C::Backend as Strategy<Self>>::get_or_create_with(conn, &lookup, defaults)
+        let session = &mut Blocking(conn);
+        run_now(<C::Backend as Strategy<Self>>::get_or_create_with(
+            session, &lookup, defaults,
+        ))
     }
 
     /// Gets or creates the row of each `(lookup, defaults)` pair, and says which this
@@ -198,7 +208,10 @@ pub trait GetOrCreate: model::Model {
         I: IntoIterator<Item = (Self::Lookup, Self::Defaults)>,
     {
         let items: Vec<_> = items.into_iter().collect();
-        <C::Backend as Strategy<Self>>::get_or_create_many(conn, &items)
+        let session = &mut Blocking(conn);
+        run_now(<C::Backend as Strategy<Self>>::get_or_create_many(
+            session, &items,
+        ))
     }
 }
 

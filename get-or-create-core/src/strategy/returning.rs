@@ -19,51 +19,75 @@
 use std::cell::LazyCell;
 
 use diesel::backend::DieselReserveSpecialization;
-use diesel::connection::LoadConnection;
 use diesel::deserialize::FromSqlRow;
 use diesel::expression::QueryMetadata;
 use diesel::query_builder::QueryFragment;
 use diesel::query_source::QuerySource;
 use diesel::Selectable;
 
-use super::{fetch, with_retries, BackendErrors, Failure};
+use super::{fetch, Attempts, BackendErrors, Failure, LazyDefaults};
 use crate::model::ModelSql;
+use crate::session::Session;
 use crate::statement::{Insert, OnConflictDoNothingReturning, RowType, SelectByLookup};
 use crate::Error;
 
-pub(crate) fn get_or_create<M, C, F>(
-    conn: &mut C,
+pub(crate) async fn get_or_create<M, S, F>(
+    session: &mut S,
     lookup: &M::Lookup,
     defaults: F,
 ) -> Result<(M, bool), Error>
 where
-    C: LoadConnection,
-    C::Backend: BackendErrors
+    S: Session,
+    S::Backend: BackendErrors
         + DieselReserveSpecialization
-        + QueryMetadata<RowType<M, C::Backend>>
+        + QueryMetadata<RowType<M, S::Backend>>
         + 'static,
-    M: ModelSql<C::Backend>
-        + Selectable<C::Backend>
-        + FromSqlRow<RowType<M, C::Backend>, C::Backend>,
-    M::SelectExpression: QueryFragment<C::Backend>,
-    <M::Table as QuerySource>::FromClause: QueryFragment<C::Backend>,
+    M: ModelSql<S::Backend>
+        + Selectable<S::Backend>
+        + FromSqlRow<RowType<M, S::Backend>, S::Backend>,
+    M::SelectExpression: QueryFragment<S::Backend>,
+    <M::Table as QuerySource>::FromClause: QueryFragment<S::Backend>,
     F: FnOnce() -> M::Defaults,
 {
-    with_retries(conn, defaults, |conn, defaults| {
-        let select = || SelectByLookup::<M, C::Backend>::new(lookup);
-        if let Some(row) = fetch(conn, select())? {
-            return Ok((row, false));
+    let mut attempts = Attempts::new(session)?;
+    let mut defaults = LazyDefaults::new(defaults);
+    loop {
+        match attempt(session, lookup, &mut defaults).await {
+            Ok(found) => return Ok(found),
+            Err(failure) => attempts.failed(failure)?,
         }
-        let insert = Insert::<M, C::Backend, OnConflictDoNothingReturning>::new(
-            lookup,
-            LazyCell::force(defaults),
-        );
-        if let Some(row) = fetch(conn, insert)? {
-            return Ok((row, true));
-        }
-        match fetch(conn, select())? {
-            Some(row) => Ok((row, false)),
-            None => Err(Failure::Vanished),
-        }
-    })
+    }
+}
+
+async fn attempt<M, S, F>(
+    session: &mut S,
+    lookup: &M::Lookup,
+    defaults: &mut LazyDefaults<F, M::Defaults>,
+) -> Result<(M, bool), Failure>
+where
+    S: Session,
+    S::Backend: BackendErrors
+        + DieselReserveSpecialization
+        + QueryMetadata<RowType<M, S::Backend>>
+        + 'static,
+    M: ModelSql<S::Backend>
+        + Selectable<S::Backend>
+        + FromSqlRow<RowType<M, S::Backend>, S::Backend>,
+    M::SelectExpression: QueryFragment<S::Backend>,
+    <M::Table as QuerySource>::FromClause: QueryFragment<S::Backend>,
+    F: FnOnce() -> M::Defaults,
+{
+    let select = || SelectByLookup::<M, S::Backend>::new(lookup);
+    if let Some(row) = fetch(session, select()).await? {
+        return Ok((row, false));
+    }
+    let defaults: &M::Defaults = LazyCell::force(defaults);
+    let insert = Insert::<M, S::Backend, OnConflictDoNothingReturning>::new(lookup, defaults);
+    if let Some(row) = fetch(session, insert).await? {
+        return Ok((row, true));
+    }
+    match fetch(session, select()).await? {
+        Some(row) => Ok((row, false)),
+        None => Err(Failure::Vanished),
+    }
 }
