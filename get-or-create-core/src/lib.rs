@@ -106,6 +106,8 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+#[cfg(feature = "async")]
+mod asynchronous;
 mod error;
 mod model;
 mod retry;
@@ -123,6 +125,8 @@ mod statement;
 )]
 mod strategy;
 
+#[cfg(feature = "async")]
+pub use asynchronous::{retry_transaction_async, AsyncGetOrCreate};
 pub use error::Error;
 pub use retry::{retry_transaction, MustRetryTransaction};
 pub use session::Session;
