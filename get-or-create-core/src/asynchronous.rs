@@ -75,6 +75,50 @@ pub trait AsyncGetOrCreate: GetOrCreate {
         }
     }
 
+    /// See [`GetOrCreate::update_or_create`].
+    fn update_or_create<C>(
+        conn: &mut C,
+        lookup: Self::Lookup,
+        defaults: Self::Defaults,
+    ) -> impl Future<Output = Result<(Self, bool), Error>>
+    where
+        C: AsyncConnection,
+        C::Backend: Strategy<Self>,
+        Self::Changes: From<Self::Defaults>,
+    {
+        let changes = Self::Changes::from(defaults);
+        async move {
+            let session = &mut Nonblocking(conn);
+            let none = || None;
+            <C::Backend as Strategy<Self>>::update_or_create(session, &lookup, &changes, none).await
+        }
+    }
+
+    /// See [`GetOrCreate::update_or_create_with`].
+    fn update_or_create_with<C, F>(
+        conn: &mut C,
+        lookup: Self::Lookup,
+        changes: Self::Changes,
+        create_defaults: F,
+    ) -> impl Future<Output = Result<(Self, bool), Error>>
+    where
+        C: AsyncConnection,
+        C::Backend: Strategy<Self>,
+        F: FnOnce() -> Self::Defaults,
+    {
+        async move {
+            let session = &mut Nonblocking(conn);
+            let create_defaults = move || Some(create_defaults());
+            <C::Backend as Strategy<Self>>::update_or_create(
+                session,
+                &lookup,
+                &changes,
+                create_defaults,
+            )
+            .await
+        }
+    }
+
     /// See [`GetOrCreate::get_or_create_many`].
     fn get_or_create_many<C, I>(
         conn: &mut C,

@@ -191,6 +191,63 @@ pub trait GetOrCreate: model::Model {
         ))
     }
 
+    /// Sets every default field of the row that `lookup` identifies to `defaults`, or
+    /// creates the row with them, and says whether this call created it.
+    ///
+    /// It never loses an update to a concurrent call and never creates a duplicate. On
+    /// PostgreSQL it is one statement; elsewhere `UPDATE`, then `INSERT` only when no row
+    /// matched (see the README for the statements per backend).
+    ///
+    /// # Errors
+    ///
+    /// See [`Error`].
+    fn update_or_create<C>(
+        conn: &mut C,
+        lookup: Self::Lookup,
+        defaults: Self::Defaults,
+    ) -> Result<(Self, bool), Error>
+    where
+        C: LoadConnection,
+        C::Backend: Strategy<Self>,
+        Self::Changes: From<Self::Defaults>,
+    {
+        let changes = Self::Changes::from(defaults);
+        let session = &mut Blocking(conn);
+        let none = || None;
+        run_now(<C::Backend as Strategy<Self>>::update_or_create(
+            session, &lookup, &changes, none,
+        ))
+    }
+
+    /// Sets the `Some` fields of `changes` on the row that `lookup` identifies, or creates
+    /// the row with them and, for the other fields, `create_defaults()` (Django's
+    /// `create_defaults`); says whether this call created it. `create_defaults` is called
+    /// only when a row is created and some field is not changed.
+    ///
+    /// # Errors
+    ///
+    /// See [`Error`].
+    fn update_or_create_with<C, F>(
+        conn: &mut C,
+        lookup: Self::Lookup,
+        changes: Self::Changes,
+        create_defaults: F,
+    ) -> Result<(Self, bool), Error>
+    where
+        C: LoadConnection,
+        C::Backend: Strategy<Self>,
+        F: FnOnce() -> Self::Defaults,
+    {
+        let session = &mut Blocking(conn);
+        let create_defaults = move || Some(create_defaults());
+        run_now(<C::Backend as Strategy<Self>>::update_or_create(
+            session,
+            &lookup,
+            &changes,
+            create_defaults,
+        ))
+    }
+
     /// Gets or creates the row of each `(lookup, defaults)` pair, and says which this
     /// call created; the results are in the order of `items`.
     ///

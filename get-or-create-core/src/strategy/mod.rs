@@ -98,11 +98,37 @@ pub trait Strategy<M: Model>: Backend {
     ) -> impl Future<Output = Result<Vec<(M, bool)>, Error>>
     where
         S: Session<Backend = Self>;
+
+    /// Sets `changes` on the row of `M` that `lookup` identifies, or creates it with
+    /// `changes` and, for the fields not changed, `create_defaults()`; `true` when this
+    /// call created it. `create_defaults` is called only when a row is created and some
+    /// field is not changed; it may return `None` when every field is changed.
+    fn update_or_create<S, F>(
+        session: &mut S,
+        lookup: &M::Lookup,
+        changes: &M::Changes,
+        create_defaults: F,
+    ) -> impl Future<Output = Result<(M, bool), Error>>
+    where
+        S: Session<Backend = Self>,
+        F: FnOnce() -> Option<M::Defaults>;
 }
 
 /// The defaults of a call: computed the first time an insert needs them
 /// (`LazyCell::force`), then kept for any retry.
 pub(crate) type LazyDefaults<F, D> = LazyCell<D, F>;
+
+/// The defaults an insert of `update_or_create` needs: none when every field is changed.
+pub(crate) fn defaults_for_insert<'d, M: Model, F: FnOnce() -> Option<M::Defaults>>(
+    changes: &M::Changes,
+    defaults: &'d mut LazyDefaults<F, Option<M::Defaults>>,
+) -> Option<&'d M::Defaults> {
+    if M::changed_fields(changes) < M::default_fields() {
+        LazyCell::force(defaults).as_ref()
+    } else {
+        None
+    }
+}
 
 /// Why an attempt did not return a row.
 pub(crate) enum Failure {

@@ -45,12 +45,15 @@ use diesel::sql_types::{BigInt, Bool, Nullable, Text};
 use diesel::{QueryResult, Selectable, Table};
 
 use super::bulk::{self, BulkResults, Chunk, Numbered};
-use super::{classify, fetch, load_all, Attempts, BackendErrors, Failure, LazyDefaults, Strategy};
+use super::{
+    classify, defaults_for_insert, fetch, load_all, Attempts, BackendErrors, Failure, LazyDefaults,
+    Strategy,
+};
 use crate::model::{Model, ModelSql};
 use crate::session::Session;
 use crate::statement::{
-    BulkSyntax, Insert, InsertAll, Item, LockInShareMode, NoLock, NoTail, RowType, SelectByLookup,
-    SelectStoredRows, ValuesStatement,
+    BulkSyntax, Insert, InsertAll, InsertValues, Item, LockInShareMode, NoLock, NoTail, RowType,
+    SelectByLookup, SelectStoredRows, UpdateByLookup, ValuesStatement,
 };
 use crate::Error;
 
@@ -78,6 +81,26 @@ where
         let mut defaults = LazyDefaults::new(defaults);
         loop {
             match select_insert_select(session, lookup, &mut defaults).await {
+                Ok(found) => return Ok(found),
+                Err(failure) => attempts.failed(failure)?,
+            }
+        }
+    }
+
+    async fn update_or_create<S, F>(
+        session: &mut S,
+        lookup: &M::Lookup,
+        changes: &M::Changes,
+        create_defaults: F,
+    ) -> Result<(M, bool), Error>
+    where
+        S: Session<Backend = Self>,
+        F: FnOnce() -> Option<M::Defaults>,
+    {
+        let mut attempts = Attempts::new(session)?;
+        let mut defaults = LazyDefaults::new(create_defaults);
+        loop {
+            match update_insert_select(session, lookup, changes, &mut defaults).await {
                 Ok(found) => return Ok(found),
                 Err(failure) => attempts.failed(failure)?,
             }
@@ -141,6 +164,65 @@ where
     match fetch(session, winner).await? {
         Some(row) => Ok((row, false)),
         None => Err(Failure::Vanished),
+    }
+}
+
+/// One attempt of `update_or_create`: `UPDATE` (its count of matched rows says whether
+/// the row exists: Diesel asks MySQL for found rather than changed rows), else a plain
+/// `INSERT`; then read the row back. The unique indexes are checked first, since an
+/// `UPDATE` of a lookup without one could change several rows.
+async fn update_insert_select<M, S, F>(
+    session: &mut S,
+    lookup: &M::Lookup,
+    changes: &M::Changes,
+    defaults: &mut LazyDefaults<F, Option<M::Defaults>>,
+) -> Result<(M, bool), Failure>
+where
+    S: Session<Backend = Mysql>,
+    M: ModelSql<Mysql> + Selectable<Mysql> + FromSqlRow<RowType<M, Mysql>, Mysql>,
+    M::SelectExpression: QueryFragment<Mysql>,
+    <M::Table as QuerySource>::FromClause: QueryFragment<Mysql>,
+    Mysql: QueryMetadata<RowType<M, Mysql>>,
+    F: FnOnce() -> Option<M::Defaults>,
+{
+    let lookup_keys = unique_keys_of_lookup::<M, S>(session).await?;
+    let select = || SelectByLookup::<M, Mysql>::new(lookup);
+    let changed = M::changed_fields(changes) > 0;
+    if changed {
+        let update = UpdateByLookup::<M, Mysql, NoTail>::new(lookup, changes);
+        let matched = session
+            .execute(update)
+            .await
+            .map_err(classify::<M, Mysql>)?;
+        if matched > 0 {
+            return match fetch(session, select()).await? {
+                Some(row) => Ok((row, false)),
+                None => Err(Failure::Vanished),
+            };
+        }
+    }
+    // Unchanged, a stored row is the answer. Changed, a row the `UPDATE` left alone was
+    // stored meanwhile (updated in the next attempt), or is one of several (`NULL` keys),
+    // which `fetch` reports.
+    if !changed || M::NULLABLE_LOOKUP {
+        if let Some(row) = fetch(session, select()).await? {
+            return if changed {
+                Err(Failure::Vanished)
+            } else {
+                Ok((row, false))
+            };
+        }
+    }
+    let defaults = defaults_for_insert::<M, F>(changes, defaults);
+    let insert = Insert::<M, Mysql, NoTail>::of(lookup, InsertValues::Changed(changes, defaults));
+    match session.execute(insert).await {
+        Ok(_) => match fetch(session, select()).await? {
+            Some(row) => Ok((row, true)),
+            None => Err(Failure::Vanished),
+        },
+        // Lost the race to create it: update the winner's row in the next attempt.
+        Err(error) if is_lost_race(&error, &lookup_keys) => Err(Failure::Vanished),
+        Err(error) => Err(classify::<M, Mysql>(error)),
     }
 }
 

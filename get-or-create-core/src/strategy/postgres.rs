@@ -6,6 +6,10 @@
 //! | row missing | 1: [`SelectOrInsert`] | 2: `SELECT`, `INSERT .. ON CONFLICT DO NOTHING RETURNING` |
 //! | lost race | 2: [`SelectOrInsert`], `SELECT` | 3 (see `returning.rs`) |
 //!
+//! `update_or_create` with every default field changed is one [`UpdateOrInsert`] (two
+//! after a lost race); with some fields left to the create defaults it is the shared
+//! flow of `returning.rs` (`UPDATE .. RETURNING`, then an insert when nothing matched).
+//!
 //! With the defaults in hand, one statement looks up and, only when nothing is found,
 //! inserts. Lazy defaults cannot be sent before we know they are needed, so
 //! `get_or_create_with` takes the select-first flow PostgreSQL shares with SQLite.
@@ -27,7 +31,7 @@ use super::{BackendErrors, Strategy};
 use crate::model::{ModelArrays, ModelSql};
 use crate::session::Session;
 use crate::statement::{
-    BulkSyntax, Item, RowType, SelectByLookup, SelectOrInsert, UnnestGetOrCreate,
+    BulkSyntax, Item, RowType, SelectByLookup, SelectOrInsert, UnnestGetOrCreate, UpdateOrInsert,
 };
 use crate::Error;
 
@@ -75,6 +79,31 @@ where
         returning::get_or_create(session, lookup, defaults).await
     }
 
+    async fn update_or_create<S, F>(
+        session: &mut S,
+        lookup: &M::Lookup,
+        changes: &M::Changes,
+        create_defaults: F,
+    ) -> Result<(M, bool), Error>
+    where
+        S: Session<Backend = Self>,
+        F: FnOnce() -> Option<M::Defaults>,
+    {
+        // One statement needs every inserted value up front: it has them when every field
+        // is changed. Otherwise the defaults wait until a row is really created.
+        let changed = M::changed_fields(changes);
+        if changed == 0 || changed < M::default_fields() {
+            return returning::update_or_create(session, lookup, changes, create_defaults).await;
+        }
+        let mut attempts = Attempts::new(session)?;
+        loop {
+            match update_or_insert(session, lookup, changes).await {
+                Ok(found) => return Ok(found),
+                Err(failure) => attempts.failed(failure)?,
+            }
+        }
+    }
+
     async fn get_or_create_many<S>(
         session: &mut S,
         items: &[Item<M>],
@@ -93,6 +122,30 @@ where
         }
         Ok(results.finish())
     }
+}
+
+/// One attempt of `update_or_create` with every field changed: [`UpdateOrInsert`], then a
+/// `SELECT` if it returned nothing, to report several matching rows (`NULL` keys) or to
+/// try again on a row committed after its snapshot.
+async fn update_or_insert<M, S>(
+    session: &mut S,
+    lookup: &M::Lookup,
+    changes: &M::Changes,
+) -> Result<(M, bool), Failure>
+where
+    S: Session<Backend = Pg>,
+    M: ModelSql<Pg> + Selectable<Pg> + FromSqlRow<RowType<M, Pg>, Pg>,
+    (bool, M): FromSqlRow<(Bool, RowType<M, Pg>), Pg>,
+    M::SelectExpression: QueryFragment<Pg>,
+    <M::Table as QuerySource>::FromClause: QueryFragment<Pg>,
+    Pg: QueryMetadata<RowType<M, Pg>> + QueryMetadata<(Bool, RowType<M, Pg>)>,
+{
+    let statement = UpdateOrInsert::<M, Pg>::new(lookup, changes, None);
+    if let Some((created, row)) = fetch_as::<M, (bool, M), _, _>(session, statement).await? {
+        return Ok((row, created));
+    }
+    fetch::<M, _, _>(session, SelectByLookup::<M, Pg>::new(lookup)).await?;
+    Err(Failure::Vanished)
 }
 
 /// One attempt of `get_or_create`: [`SelectOrInsert`], then a `SELECT` if it lost a race.

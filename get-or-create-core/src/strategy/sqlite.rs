@@ -53,6 +53,19 @@ where
         returning::get_or_create(session, lookup, defaults).await
     }
 
+    async fn update_or_create<S, F>(
+        session: &mut S,
+        lookup: &M::Lookup,
+        changes: &M::Changes,
+        create_defaults: F,
+    ) -> Result<(M, bool), Error>
+    where
+        S: Session<Backend = Self>,
+        F: FnOnce() -> Option<M::Defaults>,
+    {
+        returning::update_or_create(session, lookup, changes, create_defaults).await
+    }
+
     async fn get_or_create_many<S>(
         session: &mut S,
         items: &[Item<M>],
