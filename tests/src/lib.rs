@@ -13,26 +13,60 @@ use diesel::prelude::*;
 use diesel::r2d2::R2D2Connection;
 use get_or_create_core::{GetOrCreate, Strategy};
 
-/// Instantiates each named case (a function generic over [`TestDb`]) for every backend.
-/// A backend whose URL is not set is reported as ignored, with the variable to set.
+pub mod race;
+
+/// Instantiates every generic case `fn case<D: TestDb>()` listed for the backends listed:
+/// `for_backends!([sqlite postgres mysql] case_a, case_b)`, in modules named after the
+/// backends. A server backend whose URL is not set is reported as ignored, with the
+/// variable to set.
+#[macro_export]
+macro_rules! for_backends {
+    ([$($backend:ident)*] $($case:ident),* $(,)?) => {
+        $crate::__backend_modules!([$($backend)*] [$($case),*]);
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __backend_modules {
+    ([] $cases:tt) => {};
+    ([$first:ident $($rest:ident)*] $cases:tt) => {
+        $crate::__backend_module!($first $cases);
+        $crate::__backend_modules!([$($rest)*] $cases);
+    };
+}
+
+/// `for_backends!` on all three backends.
 #[macro_export]
 macro_rules! for_each_backend {
     ($($case:ident),* $(,)?) => {
+        $crate::for_backends!([sqlite postgres mysql] $($case),*);
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __backend_module {
+    (sqlite [$($case:ident),*]) => {
         mod sqlite {
-            $(#[test] fn $case() { super::$case::<get_or_create_tests::SqliteDb>() })*
+            $(#[test] fn $case() { super::$case::<$crate::SqliteDb>() })*
         }
+    };
+    (postgres [$($case:ident),*]) => {
         mod postgres {
             $(
                 #[test]
                 #[cfg_attr(not(goc_postgres), ignore = "PG_DATABASE_URL is not set")]
-                fn $case() { super::$case::<get_or_create_tests::PgDb>() }
+                fn $case() { super::$case::<$crate::PgDb>() }
             )*
         }
+    };
+    (mysql [$($case:ident),*]) => {
         mod mysql {
             $(
                 #[test]
                 #[cfg_attr(not(goc_mysql), ignore = "MYSQL_DATABASE_URL is not set")]
-                fn $case() { super::$case::<get_or_create_tests::MysqlDb>() }
+                fn $case() { super::$case::<$crate::MysqlDb>() }
             )*
         }
     };
@@ -80,6 +114,45 @@ pub mod schema {
             body -> Text,
         }
     }
+
+    // `label` is NOT NULL in the database but nullable here, so that a test can send a
+    // NULL and see the database refuse it.
+    diesel::table! {
+        items (id) {
+            id -> BigInt,
+            code -> Text,
+            label -> Nullable<Text>,
+            qty -> Integer,
+            owner_id -> Nullable<BigInt>,
+        }
+    }
+
+    diesel::table! {
+        texts (id) {
+            id -> BigInt,
+            k -> Text,
+            v -> Text,
+        }
+    }
+
+    diesel::table! {
+        labels (id) {
+            id -> BigInt,
+            name -> Nullable<Text>,
+            color -> Text,
+        }
+    }
+
+    diesel::table! {
+        slots (id) {
+            id -> BigInt,
+            room -> Text,
+            day -> Text,
+            note -> Text,
+        }
+    }
+
+    diesel::allow_tables_to_appear_in_same_query!(users, items);
 }
 
 use schema::*;
@@ -145,6 +218,59 @@ pub struct Note {
     pub body: String,
 }
 
+/// Every kind of constraint on its defaults: `code` is `VARCHAR(16)` and unique, `label`
+/// `VARCHAR(32) NOT NULL`, `qty` has `CHECK (qty >= 0)`, `owner_id` references `users`.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, GetOrCreate)]
+#[diesel(table_name = items)]
+pub struct Item {
+    pub id: i64,
+    #[lookup]
+    pub code: String,
+    #[default]
+    pub label: Option<String>,
+    #[default]
+    pub qty: i32,
+    #[default]
+    pub owner_id: Option<i64>,
+}
+
+/// Arbitrary text as key and value: `k` is unique (on MariaDB `VARCHAR(191)` with a
+/// binary, no-pad collation, so that equal means byte-equal), `v` is unbounded.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, GetOrCreate)]
+#[diesel(table_name = texts)]
+pub struct TextRow {
+    pub id: i64,
+    #[lookup]
+    pub k: String,
+    #[default]
+    pub v: String,
+}
+
+/// A nullable lookup under a plain `UNIQUE`, whose `NULL`s are distinct on every backend
+/// (unlike `tags`, which is `NULLS NOT DISTINCT` on PostgreSQL).
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, GetOrCreate)]
+#[diesel(table_name = labels)]
+pub struct Label {
+    pub id: i64,
+    #[lookup]
+    pub name: Option<String>,
+    #[default]
+    pub color: String,
+}
+
+/// `room` is unique only together with `day`, which the model does not mark as a lookup.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, GetOrCreate)]
+#[diesel(table_name = slots)]
+pub struct Slot {
+    pub id: i64,
+    #[lookup]
+    pub room: String,
+    #[default]
+    pub day: String,
+    #[default]
+    pub note: String,
+}
+
 /// Everything a backend must offer the generic test cases.
 pub trait TestDb: Sized + Sync {
     /// The connection type; r2d2 pools of it are tested too.
@@ -159,7 +285,11 @@ pub trait TestDb: Sized + Sync {
         + Strategy<Account>
         + Strategy<Membership>
         + Strategy<Tag>
-        + Strategy<Note>;
+        + Strategy<Note>
+        + Strategy<Item>
+        + Strategy<TextRow>
+        + Strategy<Label>
+        + Strategy<Slot>;
 
     /// The backend's name in messages.
     const NAME: &'static str;
@@ -181,6 +311,49 @@ pub trait TestDb: Sized + Sync {
     fn users(conn: &mut Self::Conn) -> Vec<User>;
     /// The number of rows of a table.
     fn count(conn: &mut Self::Conn, table: &str) -> i64;
+    /// Every row of `items`, ordered by id.
+    fn items(conn: &mut Self::Conn) -> Vec<Item>;
+    /// Every row of `texts`, ordered by id.
+    fn texts(conn: &mut Self::Conn) -> Vec<TextRow>;
+    /// Every row of `labels`, ordered by id.
+    fn labels(conn: &mut Self::Conn) -> Vec<Label>;
+    /// Every row of `slots`, ordered by id.
+    fn slots(conn: &mut Self::Conn) -> Vec<Slot>;
+}
+
+/// The loaders of the tables added for the load, fault and bad-input tests; the same
+/// code for every backend, but Diesel's bounds make it simplest to expand it per backend.
+macro_rules! load_all {
+    () => {
+        fn items(conn: &mut Self::Conn) -> Vec<Item> {
+            items::table
+                .order(items::id)
+                .select(Item::as_select())
+                .load(conn)
+                .expect("items")
+        }
+        fn texts(conn: &mut Self::Conn) -> Vec<TextRow> {
+            texts::table
+                .order(texts::id)
+                .select(TextRow::as_select())
+                .load(conn)
+                .expect("texts")
+        }
+        fn labels(conn: &mut Self::Conn) -> Vec<Label> {
+            labels::table
+                .order(labels::id)
+                .select(Label::as_select())
+                .load(conn)
+                .expect("labels")
+        }
+        fn slots(conn: &mut Self::Conn) -> Vec<Slot> {
+            slots::table
+                .order(slots::id)
+                .select(Slot::as_select())
+                .load(conn)
+                .expect("slots")
+        }
+    };
 }
 
 /// `SELECT COUNT(*)` as a row.
@@ -253,6 +426,16 @@ impl TestDb for SqliteDb {
                     color TEXT NOT NULL)",
                 "CREATE TABLE notes (id INTEGER PRIMARY KEY AUTOINCREMENT, title TEXT NOT NULL,
                     body TEXT NOT NULL)",
+                // SQLite ignores the length of VARCHAR(n): the bad-input tests check that.
+                "CREATE TABLE items (id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    code VARCHAR(16) NOT NULL UNIQUE, label VARCHAR(32) NOT NULL,
+                    qty INTEGER NOT NULL CHECK (qty >= 0), owner_id BIGINT REFERENCES users (id))",
+                "CREATE TABLE texts (id INTEGER PRIMARY KEY AUTOINCREMENT, k TEXT NOT NULL UNIQUE,
+                    v TEXT NOT NULL)",
+                "CREATE TABLE labels (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT UNIQUE,
+                    color TEXT NOT NULL)",
+                "CREATE TABLE slots (id INTEGER PRIMARY KEY AUTOINCREMENT, room TEXT NOT NULL,
+                    day TEXT NOT NULL, note TEXT NOT NULL, UNIQUE (room, day))",
             ],
         );
         db
@@ -265,6 +448,10 @@ impl TestDb for SqliteDb {
     fn prepare(conn: &mut SqliteConnection) {
         conn.batch_execute("PRAGMA busy_timeout = 30000")
             .expect("busy_timeout");
+        // Off by default in SQLite, per connection: without it `items.owner_id` would
+        // accept any value.
+        conn.batch_execute("PRAGMA foreign_keys = ON")
+            .expect("foreign_keys");
     }
 
     fn users(conn: &mut SqliteConnection) -> Vec<User> {
@@ -278,6 +465,8 @@ impl TestDb for SqliteDb {
     fn count(conn: &mut SqliteConnection, table: &str) -> i64 {
         count_rows(conn, table)
     }
+
+    load_all!();
 }
 
 impl Drop for SqliteDb {
@@ -327,6 +516,17 @@ impl TestDb for PgDb {
                     color TEXT NOT NULL)",
                 "CREATE TABLE notes (id BIGSERIAL PRIMARY KEY, title TEXT NOT NULL,
                     body TEXT NOT NULL)",
+                "CREATE TABLE items (id BIGSERIAL PRIMARY KEY, code VARCHAR(16) NOT NULL UNIQUE,
+                    label VARCHAR(32) NOT NULL,
+                    qty INTEGER NOT NULL CONSTRAINT items_qty_check CHECK (qty >= 0),
+                    owner_id BIGINT CONSTRAINT items_owner_fk REFERENCES users (id))",
+                "CREATE TABLE texts (id BIGSERIAL PRIMARY KEY, k TEXT NOT NULL UNIQUE,
+                    v TEXT NOT NULL)",
+                // A plain UNIQUE: NULLs are distinct, as on the other backends.
+                "CREATE TABLE labels (id BIGSERIAL PRIMARY KEY, name TEXT UNIQUE,
+                    color TEXT NOT NULL)",
+                "CREATE TABLE slots (id BIGSERIAL PRIMARY KEY, room TEXT NOT NULL,
+                    day TEXT NOT NULL, note TEXT NOT NULL, UNIQUE (room, day))",
             ],
         );
         db
@@ -352,6 +552,8 @@ impl TestDb for PgDb {
     fn count(conn: &mut PgConnection, table: &str) -> i64 {
         count_rows(conn, table)
     }
+
+    load_all!();
 }
 
 impl Drop for PgDb {
@@ -414,6 +616,22 @@ impl TestDb for MysqlDb {
                     label VARCHAR(191) NULL UNIQUE, color TEXT NOT NULL)",
                 "CREATE TABLE notes (id BIGINT AUTO_INCREMENT PRIMARY KEY,
                     title VARCHAR(191) NOT NULL, body TEXT NOT NULL)",
+                "CREATE TABLE items (id BIGINT AUTO_INCREMENT PRIMARY KEY,
+                    code VARCHAR(16) NOT NULL UNIQUE, label VARCHAR(32) NOT NULL,
+                    qty INT NOT NULL, owner_id BIGINT NULL,
+                    CONSTRAINT items_qty_check CHECK (qty >= 0),
+                    CONSTRAINT items_owner_fk FOREIGN KEY (owner_id) REFERENCES users (id))",
+                // utf8mb4_nopad_bin: MariaDB's default collation (utf8mb4_general_ci)
+                // ignores case and trailing spaces and sees all emoji as equal, and even
+                // utf8mb4_bin ignores trailing spaces; this key compares bytes.
+                "CREATE TABLE texts (id BIGINT AUTO_INCREMENT PRIMARY KEY,
+                    k VARCHAR(191) CHARACTER SET utf8mb4 COLLATE utf8mb4_nopad_bin NOT NULL UNIQUE,
+                    v LONGTEXT NOT NULL)",
+                "CREATE TABLE labels (id BIGINT AUTO_INCREMENT PRIMARY KEY,
+                    name VARCHAR(191) NULL UNIQUE, color TEXT NOT NULL)",
+                "CREATE TABLE slots (id BIGINT AUTO_INCREMENT PRIMARY KEY,
+                    room VARCHAR(191) NOT NULL, day VARCHAR(32) NOT NULL, note TEXT NOT NULL,
+                    UNIQUE KEY (room, day))",
             ],
         );
         db
@@ -434,6 +652,8 @@ impl TestDb for MysqlDb {
     fn count(conn: &mut MysqlConnection, table: &str) -> i64 {
         count_rows(conn, table)
     }
+
+    load_all!();
 }
 
 impl Drop for MysqlDb {
