@@ -72,18 +72,39 @@
 //!
 //! # What the derive generates
 //!
-//! For a model `User` it writes `UserLookup`, with one public field per `#[lookup]` field,
-//! and `UserDefaults`, with one per `#[default]` field, both with the model's visibility.
+//! For a model `User` it writes, with the model's visibility:
+//!
+//! - `UserLookup`: one public field per `#[lookup]` field, the key of a row;
+//! - `UserDefaults`: one per `#[default]` field, the values a new row is created with;
+//! - `UserChanges`: one `Option` per `#[default]` field, the values
+//!   [`update_or_create_with`](GetOrCreate::update_or_create_with) sets (it derives
+//!   `Default` and converts from `UserDefaults`);
+//! - the [`GetOrCreate`] impl, and compile-time checks that each field's type fits its
+//!   column (the error points at the field).
+//!
 //! Fields with neither attribute are left to the database (identity columns, column
 //! defaults) and read back. `#[get_or_create(lookup)]` and `#[get_or_create(default)]` are
 //! the same attributes, for structs that also derive `Default` (whose `#[default]` clashes).
 //! The derive reads Diesel's `#[diesel(table_name = ..)]`, `#[diesel(column_name = ..)]` and
 //! `#[diesel(check_for_backend(..))]`.
 //!
+//! # The calls
+//!
+//! | call | does |
+//! |---|---|
+//! | [`get_or_create`](GetOrCreate::get_or_create) | the row of a key, created from the defaults if missing |
+//! | [`get_or_create_with`](GetOrCreate::get_or_create_with) | the same, defaults computed only when a row is created |
+//! | [`get_or_create_many`](GetOrCreate::get_or_create_many) | many keys at once, a fixed number of statements per chunk |
+//! | [`update_or_create`](GetOrCreate::update_or_create) | set the defaults on the row of a key, or create it with them |
+//! | [`update_or_create_with`](GetOrCreate::update_or_create_with) | set some fields, with values used only when creating |
+//!
+//! Each returns the row (rows) and whether this call created it. With the feature `async`,
+//! `AsyncGetOrCreate` has the same calls for diesel-async connections.
+//!
 //! # Guarantees
 //!
 //! - `created` is `true` for exactly one caller per new row, however many race for it.
-//! - A row that exists costs one `SELECT` and writes nothing: no sequence value, no lock.
+//! - A row that exists writes nothing on `get_or_create`: no sequence value, no lock.
 //! - The library never opens a transaction or a savepoint, and a lost race never aborts
 //!   the caller's transaction.
 //! - Every failure has its own [`Error`] case: several rows match, another unique
@@ -92,17 +113,40 @@
 //! The lookup columns need a unique index (or primary key) on exactly those columns: it is
 //! what makes the database, not the library, the judge of a race.
 //!
-//! # Backends
+//! # Statements per backend
 //!
-//! Enable the cargo features `postgres`, `sqlite` and/or `mysql`. The per-backend
-//! statements are described in the README and in the source of [`Strategy`]'s impls.
+//! Enable the cargo features `postgres`, `sqlite` and/or `mysql`. Each statement is
+//! prepared once per connection and reused.
+//!
+//! | `get_or_create` | PostgreSQL | SQLite | MySQL/MariaDB |
+//! |---|---|---|---|
+//! | row exists | 1 | 1 (`SELECT`) | 1 (`SELECT`) |
+//! | row missing | 1 | 2 (`SELECT`, `INSERT .. ON CONFLICT DO NOTHING RETURNING`) | 3 (`SELECT`, `INSERT`, `SELECT`) |
+//! | lost race | 2 | 3 | 3 (the last one `LOCK IN SHARE MODE`) |
+//!
+//! PostgreSQL's single statement inserts only when its lookup found nothing.
+//! `get_or_create_with` on PostgreSQL takes SQLite's select-first flow, since its defaults
+//! must not be computed for a row that exists. The README lists the statements of every
+//! call, and each backend's module in the source says why.
+//!
+//! # Transactions and isolation levels
+//!
+//! A call runs inside the caller's transaction, if any. Where the database lets a
+//! transaction that lost a race go on, the call returns the winner's row: PostgreSQL and
+//! MariaDB at `READ COMMITTED`, MariaDB at `REPEATABLE READ` (through a locking read),
+//! SQLite in an immediate transaction. Where it does not (PostgreSQL `REPEATABLE READ` and
+//! `SERIALIZABLE`, a SQLite deferred transaction that has read, a deadlock), the call
+//! returns [`Error::TransactionMustBeRetried`]: roll back and run the whole transaction
+//! again, for example with [`retry_transaction`]. Outside a transaction the library retries
+//! by itself, at most three attempts ([`Error::RetriesExhausted`]).
 //!
 //! # `NULL` in a lookup
 //!
 //! A lookup field of type `Option<T>` matches `NULL` with `IS NULL`. A unique index treats
 //! `NULL`s as distinct unless declared `NULLS NOT DISTINCT` (PostgreSQL 15+), so elsewhere a
 //! `NULL` key is not protected against concurrent duplicates; a later call that finds them
-//! gets [`Error::MultipleRowsMatch`].
+//! gets [`Error::MultipleRowsMatch`]. On those databases make the column `NOT NULL` and use
+//! a sentinel value for "none".
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
