@@ -131,14 +131,22 @@ pub enum InsertValues<'a, M: Model> {
     Changed(&'a M::Changes, Option<&'a M::Defaults>),
 }
 
-impl<'a, M: Model> InsertValues<'a, M> {
+// Not derived: a derive would require `M: Copy`, but only references are copied.
+impl<M: Model> Clone for InsertValues<'_, M> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<M: Model> Copy for InsertValues<'_, M> {}
+
+impl<'b, M: Model> InsertValues<'b, M> {
     /// Writes `$1, $2, ..` for [`Model::INSERT_COLUMNS`].
-    fn walk<'b, DB>(&'b self, lookup: &'b M::Lookup, out: AstPass<'_, 'b, DB>) -> QueryResult<()>
+    fn walk<DB>(self, lookup: &'b M::Lookup, out: AstPass<'_, 'b, DB>) -> QueryResult<()>
     where
         M: ModelSql<DB>,
         DB: Backend,
     {
-        match *self {
+        match self {
             InsertValues::Defaults(defaults) => M::walk_insert_values(lookup, defaults, out),
             InsertValues::Changed(changes, defaults) => {
                 M::walk_changed_values(lookup, changes, defaults, out)
@@ -259,6 +267,39 @@ where
     }
 }
 
+/// `INSERT INTO <table> (<columns>) SELECT $1, $2, .. WHERE NOT EXISTS (SELECT 1 FROM
+/// <table> WHERE <lookup>) ON CONFLICT (<lookup columns>) DO NOTHING RETURNING <model
+/// columns>`: the insert of PostgreSQL's one-statement calls, which runs only when the
+/// statement's snapshot holds no row of the key.
+fn push_insert_if_missing<'b, M, DB>(
+    table: &'b <M::Table as QuerySource>::FromClause,
+    lookup: &'b M::Lookup,
+    values: InsertValues<'b, M>,
+    selection: &'b M::SelectExpression,
+    out: &mut AstPass<'_, 'b, DB>,
+) -> QueryResult<()>
+where
+    M: ModelSql<DB> + Selectable<DB>,
+    M::SelectExpression: QueryFragment<DB>,
+    <M::Table as QuerySource>::FromClause: QueryFragment<DB>,
+    DB: Backend,
+{
+    out.push_sql("INSERT INTO ");
+    table.walk_ast(out.reborrow())?;
+    out.push_sql(" (");
+    push_column_list(M::INSERT_COLUMNS, out)?;
+    out.push_sql(") SELECT ");
+    values.walk(lookup, out.reborrow())?;
+    out.push_sql(" WHERE NOT EXISTS (SELECT 1 FROM ");
+    table.walk_ast(out.reborrow())?;
+    out.push_sql(" WHERE ");
+    M::walk_lookup(lookup, out.reborrow())?;
+    out.push_sql(") ON CONFLICT (");
+    push_column_list(M::LOOKUP_COLUMNS, out)?;
+    out.push_sql(") DO NOTHING RETURNING ");
+    selection.walk_ast(out.reborrow())
+}
+
 /// PostgreSQL's whole get-or-create in one statement, for a row that exists and for one
 /// that does not:
 ///
@@ -330,20 +371,9 @@ where
     DB: Backend + DieselReserveSpecialization,
 {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
-        out.push_sql("WITH __goc_inserted AS (INSERT INTO ");
-        self.from.walk_ast(out.reborrow())?;
-        out.push_sql(" (");
-        push_column_list(M::INSERT_COLUMNS, &mut out)?;
-        out.push_sql(") SELECT ");
-        M::walk_insert_values(self.lookup, self.defaults, out.reborrow())?;
-        out.push_sql(" WHERE NOT EXISTS (SELECT 1 FROM ");
-        self.from.walk_ast(out.reborrow())?;
-        out.push_sql(" WHERE ");
-        M::walk_lookup(self.lookup, out.reborrow())?;
-        out.push_sql(") ON CONFLICT (");
-        push_column_list(M::LOOKUP_COLUMNS, &mut out)?;
-        out.push_sql(") DO NOTHING RETURNING ");
-        self.selection.walk_ast(out.reborrow())?;
+        out.push_sql("WITH __goc_inserted AS (");
+        let values = InsertValues::<M>::Defaults(self.defaults);
+        push_insert_if_missing(&self.from, self.lookup, values, &self.selection, &mut out)?;
         out.push_sql(") SELECT TRUE, * FROM __goc_inserted UNION ALL (SELECT FALSE, ");
         self.selection.walk_ast(out.reborrow())?;
         out.push_sql(" FROM ");
@@ -522,26 +552,14 @@ where
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
         let UpdateByLookup {
             lookup,
-            table,
-            selection,
+            ref table,
+            ref selection,
             ..
-        } = &self.update;
+        } = self.update;
         out.push_sql("WITH __goc_updated AS (");
         self.update.walk_ast(out.reborrow())?;
-        out.push_sql("), __goc_inserted AS (INSERT INTO ");
-        table.walk_ast(out.reborrow())?;
-        out.push_sql(" (");
-        push_column_list(M::INSERT_COLUMNS, &mut out)?;
-        out.push_sql(") SELECT ");
-        self.values.walk(lookup, out.reborrow())?;
-        out.push_sql(" WHERE NOT EXISTS (SELECT 1 FROM ");
-        table.walk_ast(out.reborrow())?;
-        out.push_sql(" WHERE ");
-        M::walk_lookup(lookup, out.reborrow())?;
-        out.push_sql(") ON CONFLICT (");
-        push_column_list(M::LOOKUP_COLUMNS, &mut out)?;
-        out.push_sql(") DO NOTHING RETURNING ");
-        selection.walk_ast(out.reborrow())?;
+        out.push_sql("), __goc_inserted AS (");
+        push_insert_if_missing(table, lookup, self.values, selection, &mut out)?;
         out.push_sql(
             ") SELECT FALSE, * FROM __goc_updated UNION ALL SELECT TRUE, * FROM __goc_inserted",
         );
