@@ -14,10 +14,14 @@ use diesel::expression::QueryMetadata;
 use diesel::query_builder::{Query, QueryFragment, QueryId};
 use diesel::result::{DatabaseErrorInformation, DatabaseErrorKind, Error as DieselError};
 
-use crate::model::Model;
+use diesel::query_source::QuerySource;
+use diesel::Selectable;
+
+use crate::model::{Model, ModelSql};
 use crate::retry::is_lost_conflict;
 use crate::session::Session;
 use crate::statement::Item;
+use crate::statement::RowType;
 use crate::Error;
 
 #[cfg(any(feature = "postgres", feature = "sqlite", feature = "mysql"))]
@@ -112,6 +116,27 @@ pub trait Strategy<M: Model>: Backend {
     where
         S: Session<Backend = Self>,
         F: FnOnce() -> Option<M::Defaults>;
+}
+
+/// What the strategies' statements need of a model on backend `DB`: its SQL, its table and
+/// columns written by `DB`, and its rows read back. (One name for bounds every attempt
+/// function would otherwise repeat.)
+pub(crate) trait Stored<DB: Backend>:
+    ModelSql<DB>
+    + Model<Table: QuerySource<FromClause: QueryFragment<DB>>>
+    + Selectable<DB, SelectExpression: QueryFragment<DB>>
+    + FromSqlRow<RowType<Self, DB>, DB>
+{
+}
+
+impl<M, DB> Stored<DB> for M
+where
+    DB: Backend,
+    M: ModelSql<DB>
+        + Model<Table: QuerySource<FromClause: QueryFragment<DB>>>
+        + Selectable<DB, SelectExpression: QueryFragment<DB>>
+        + FromSqlRow<RowType<M, DB>, DB>,
+{
 }
 
 /// The defaults of a call: computed the first time an insert needs them

@@ -42,14 +42,14 @@ use diesel::query_builder::{AstPass, Query, QueryBuilder, QueryFragment, QueryId
 use diesel::query_source::QuerySource;
 use diesel::result::{DatabaseErrorInformation, DatabaseErrorKind, Error as DieselError};
 use diesel::sql_types::{BigInt, Bool, Nullable, Text};
-use diesel::{QueryResult, Selectable, Table};
+use diesel::{QueryResult, Table};
 
 use super::bulk::{self, BulkResults, Chunk, Numbered};
 use super::{
     classify, defaults_for_insert, fetch, load_all, Attempts, BackendErrors, Failure, LazyDefaults,
-    Strategy,
+    Stored, Strategy,
 };
-use crate::model::{Model, ModelSql};
+use crate::model::Model;
 use crate::session::Session;
 use crate::statement::{
     BulkSyntax, Insert, InsertAll, InsertValues, Item, LockInShareMode, NoLock, NoTail, RowType,
@@ -62,10 +62,8 @@ const MAX_BINDS: usize = 65_535;
 
 impl<M> Strategy<M> for Mysql
 where
-    M: ModelSql<Mysql> + Selectable<Mysql> + FromSqlRow<RowType<M, Mysql>, Mysql>,
+    M: Stored<Mysql>,
     Numbered<M>: FromSqlRow<(BigInt, Bool, RowType<M, Mysql>), Mysql>,
-    M::SelectExpression: QueryFragment<Mysql>,
-    <M::Table as QuerySource>::FromClause: QueryFragment<Mysql>,
     Mysql: QueryMetadata<RowType<M, Mysql>> + QueryMetadata<(BigInt, Bool, RowType<M, Mysql>)>,
 {
     async fn get_or_create_with<S, F>(
@@ -135,9 +133,7 @@ async fn select_insert_select<M, S, F>(
 ) -> Result<(M, bool), Failure>
 where
     S: Session<Backend = Mysql>,
-    M: ModelSql<Mysql> + Selectable<Mysql> + FromSqlRow<RowType<M, Mysql>, Mysql>,
-    M::SelectExpression: QueryFragment<Mysql>,
-    <M::Table as QuerySource>::FromClause: QueryFragment<Mysql>,
+    M: Stored<Mysql>,
     Mysql: QueryMetadata<RowType<M, Mysql>>,
     F: FnOnce() -> M::Defaults,
 {
@@ -179,9 +175,7 @@ async fn update_insert_select<M, S, F>(
 ) -> Result<(M, bool), Failure>
 where
     S: Session<Backend = Mysql>,
-    M: ModelSql<Mysql> + Selectable<Mysql> + FromSqlRow<RowType<M, Mysql>, Mysql>,
-    M::SelectExpression: QueryFragment<Mysql>,
-    <M::Table as QuerySource>::FromClause: QueryFragment<Mysql>,
+    M: Stored<Mysql>,
     Mysql: QueryMetadata<RowType<M, Mysql>>,
     F: FnOnce() -> Option<M::Defaults>,
 {
@@ -236,10 +230,8 @@ async fn read_insert_read<M, S>(
 ) -> Result<Vec<Numbered<M>>, Failure>
 where
     S: Session<Backend = Mysql>,
-    M: ModelSql<Mysql> + Selectable<Mysql>,
+    M: Stored<Mysql>,
     Numbered<M>: FromSqlRow<(BigInt, Bool, RowType<M, Mysql>), Mysql>,
-    M::SelectExpression: QueryFragment<Mysql>,
-    <M::Table as QuerySource>::FromClause: QueryFragment<Mysql>,
     Mysql: QueryMetadata<(BigInt, Bool, RowType<M, Mysql>)>,
 {
     let mut rows = if first_attempt {

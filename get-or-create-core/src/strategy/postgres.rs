@@ -19,16 +19,13 @@
 use diesel::deserialize::FromSqlRow;
 use diesel::expression::QueryMetadata;
 use diesel::pg::Pg;
-use diesel::query_builder::QueryFragment;
-use diesel::query_source::QuerySource;
 use diesel::result::DatabaseErrorInformation;
 use diesel::sql_types::{BigInt, Bool};
-use diesel::Selectable;
 
 use super::bulk::{BulkResults, Chunk, Numbered};
 use super::{fetch, fetch_as, load_all, returning, Attempts, Failure};
-use super::{BackendErrors, Strategy};
-use crate::model::{ModelArrays, ModelSql};
+use super::{BackendErrors, Stored, Strategy};
+use crate::model::ModelArrays;
 use crate::session::Session;
 use crate::statement::{
     BulkSyntax, Item, RowType, SelectByLookup, SelectOrInsert, UnnestGetOrCreate, UpdateOrInsert,
@@ -41,11 +38,9 @@ const CHUNK_LEN: usize = 10_000;
 
 impl<M> Strategy<M> for Pg
 where
-    M: ModelSql<Pg> + ModelArrays<Pg> + Selectable<Pg> + FromSqlRow<RowType<M, Pg>, Pg>,
+    M: Stored<Pg> + ModelArrays<Pg>,
     (bool, M): FromSqlRow<(Bool, RowType<M, Pg>), Pg>,
     Numbered<M>: FromSqlRow<(BigInt, Bool, RowType<M, Pg>), Pg>,
-    M::SelectExpression: QueryFragment<Pg>,
-    <M::Table as QuerySource>::FromClause: QueryFragment<Pg>,
     Pg: QueryMetadata<RowType<M, Pg>>
         + QueryMetadata<(Bool, RowType<M, Pg>)>
         + QueryMetadata<(BigInt, Bool, RowType<M, Pg>)>,
@@ -134,10 +129,8 @@ async fn update_or_insert<M, S>(
 ) -> Result<(M, bool), Failure>
 where
     S: Session<Backend = Pg>,
-    M: ModelSql<Pg> + Selectable<Pg> + FromSqlRow<RowType<M, Pg>, Pg>,
+    M: Stored<Pg>,
     (bool, M): FromSqlRow<(Bool, RowType<M, Pg>), Pg>,
-    M::SelectExpression: QueryFragment<Pg>,
-    <M::Table as QuerySource>::FromClause: QueryFragment<Pg>,
     Pg: QueryMetadata<RowType<M, Pg>> + QueryMetadata<(Bool, RowType<M, Pg>)>,
 {
     let statement = UpdateOrInsert::<M, Pg>::new(lookup, changes, None);
@@ -156,10 +149,8 @@ async fn select_or_insert<M, S>(
 ) -> Result<(M, bool), Failure>
 where
     S: Session<Backend = Pg>,
-    M: ModelSql<Pg> + Selectable<Pg> + FromSqlRow<RowType<M, Pg>, Pg>,
+    M: Stored<Pg>,
     (bool, M): FromSqlRow<(Bool, RowType<M, Pg>), Pg>,
-    M::SelectExpression: QueryFragment<Pg>,
-    <M::Table as QuerySource>::FromClause: QueryFragment<Pg>,
     Pg: QueryMetadata<RowType<M, Pg>> + QueryMetadata<(Bool, RowType<M, Pg>)>,
 {
     let statement = SelectOrInsert::<M, Pg>::new(lookup, defaults);

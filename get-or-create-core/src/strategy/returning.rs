@@ -19,14 +19,9 @@
 use std::cell::LazyCell;
 
 use diesel::backend::DieselReserveSpecialization;
-use diesel::deserialize::FromSqlRow;
 use diesel::expression::QueryMetadata;
-use diesel::query_builder::QueryFragment;
-use diesel::query_source::QuerySource;
-use diesel::Selectable;
 
-use super::{defaults_for_insert, fetch, Attempts, BackendErrors, Failure, LazyDefaults};
-use crate::model::ModelSql;
+use super::{defaults_for_insert, fetch, Attempts, BackendErrors, Failure, LazyDefaults, Stored};
 use crate::session::Session;
 use crate::statement::{
     Insert, InsertValues, OnConflictDoNothingReturning, Returning, RowType, SelectByLookup,
@@ -45,11 +40,7 @@ where
         + DieselReserveSpecialization
         + QueryMetadata<RowType<M, S::Backend>>
         + 'static,
-    M: ModelSql<S::Backend>
-        + Selectable<S::Backend>
-        + FromSqlRow<RowType<M, S::Backend>, S::Backend>,
-    M::SelectExpression: QueryFragment<S::Backend>,
-    <M::Table as QuerySource>::FromClause: QueryFragment<S::Backend>,
+    M: Stored<S::Backend>,
     F: FnOnce() -> M::Defaults,
 {
     let mut attempts = Attempts::new(session)?;
@@ -73,11 +64,7 @@ where
         + DieselReserveSpecialization
         + QueryMetadata<RowType<M, S::Backend>>
         + 'static,
-    M: ModelSql<S::Backend>
-        + Selectable<S::Backend>
-        + FromSqlRow<RowType<M, S::Backend>, S::Backend>,
-    M::SelectExpression: QueryFragment<S::Backend>,
-    <M::Table as QuerySource>::FromClause: QueryFragment<S::Backend>,
+    M: Stored<S::Backend>,
     F: FnOnce() -> M::Defaults,
 {
     let select = || SelectByLookup::<M, S::Backend>::new(lookup);
@@ -118,11 +105,7 @@ where
         + DieselReserveSpecialization
         + QueryMetadata<RowType<M, S::Backend>>
         + 'static,
-    M: ModelSql<S::Backend>
-        + Selectable<S::Backend>
-        + FromSqlRow<RowType<M, S::Backend>, S::Backend>,
-    M::SelectExpression: QueryFragment<S::Backend>,
-    <M::Table as QuerySource>::FromClause: QueryFragment<S::Backend>,
+    M: Stored<S::Backend>,
     F: FnOnce() -> Option<M::Defaults>,
 {
     let mut attempts = Attempts::new(session)?;
@@ -147,11 +130,7 @@ where
         + DieselReserveSpecialization
         + QueryMetadata<RowType<M, S::Backend>>
         + 'static,
-    M: ModelSql<S::Backend>
-        + Selectable<S::Backend>
-        + FromSqlRow<RowType<M, S::Backend>, S::Backend>,
-    M::SelectExpression: QueryFragment<S::Backend>,
-    <M::Table as QuerySource>::FromClause: QueryFragment<S::Backend>,
+    M: Stored<S::Backend>,
     F: FnOnce() -> Option<M::Defaults>,
 {
     let select = || SelectByLookup::<M, S::Backend>::new(lookup);

@@ -13,17 +13,13 @@
 
 use diesel::deserialize::FromSqlRow;
 use diesel::expression::QueryMetadata;
-use diesel::query_builder::QueryFragment;
-use diesel::query_source::QuerySource;
 use diesel::result::DatabaseErrorInformation;
 use diesel::sql_types::{BigInt, Bool};
 use diesel::sqlite::Sqlite;
-use diesel::Selectable;
 
 use super::bulk::{BulkResults, Chunk, Numbered};
 use super::{load_all, returning, Failure};
-use super::{BackendErrors, Strategy};
-use crate::model::ModelSql;
+use super::{BackendErrors, Stored, Strategy};
 use crate::session::Session;
 use crate::statement::{
     BulkSyntax, InsertMissingReturningOrd, Item, NoLock, RowType, SelectStoredRows, ValuesStatement,
@@ -35,10 +31,8 @@ const MAX_BINDS: usize = 32_766;
 
 impl<M> Strategy<M> for Sqlite
 where
-    M: ModelSql<Sqlite> + Selectable<Sqlite> + FromSqlRow<RowType<M, Sqlite>, Sqlite>,
+    M: Stored<Sqlite>,
     Numbered<M>: FromSqlRow<(BigInt, Bool, RowType<M, Sqlite>), Sqlite>,
-    M::SelectExpression: QueryFragment<Sqlite>,
-    <M::Table as QuerySource>::FromClause: QueryFragment<Sqlite>,
     Sqlite: QueryMetadata<RowType<M, Sqlite>> + QueryMetadata<(BigInt, Bool, RowType<M, Sqlite>)>,
 {
     async fn get_or_create_with<S, F>(
@@ -93,10 +87,8 @@ async fn insert_then_read<M, S>(
 ) -> Result<Vec<Numbered<M>>, Failure>
 where
     S: Session<Backend = Sqlite>,
-    M: ModelSql<Sqlite> + Selectable<Sqlite>,
+    M: Stored<Sqlite>,
     Numbered<M>: FromSqlRow<(BigInt, Bool, RowType<M, Sqlite>), Sqlite>,
-    M::SelectExpression: QueryFragment<Sqlite>,
-    <M::Table as QuerySource>::FromClause: QueryFragment<Sqlite>,
     Sqlite: QueryMetadata<BigInt> + QueryMetadata<(BigInt, Bool, RowType<M, Sqlite>)>,
 {
     let insert = ValuesStatement::<M, Sqlite, InsertMissingReturningOrd>::new(batch);
