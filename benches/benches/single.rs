@@ -23,9 +23,9 @@ use get_or_create_benches::{
 /// Rows in the table before a case starts; the hits cycle through them.
 const ROWS: usize = 10_000;
 /// Rounds of the paired run.
-const ROUNDS: usize = 40;
+const ROUNDS: usize = 150;
 /// About how long one batch of the slowest side takes in the paired run.
-const BATCH_TIME: Duration = Duration::from_millis(20);
+const BATCH_TIME: Duration = Duration::from_millis(5);
 
 type Call<C> = fn(&mut C, &str);
 
