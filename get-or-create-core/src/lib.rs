@@ -53,6 +53,19 @@
 //! )?;
 //! assert!(!created);
 //! assert_eq!(again.id, ann.id);
+//!
+//! // Many rows at once, with a few statements per chunk of thousands: one result per item,
+//! // in order; the same key twice gets the same row.
+//! let rows = User::get_or_create_many(
+//!     &mut conn,
+//!     ["bob@example.com", "ann@example.com", "bob@example.com"].map(|email| {
+//!         (UserLookup { email: email.into() }, UserDefaults { name: "?".into(), karma: 0 })
+//!     }),
+//! )?;
+//! let created: Vec<bool> = rows.iter().map(|(_, created)| *created).collect();
+//! assert_eq!(created, [true, false, false]);
+//! assert_eq!(rows[1].0.id, ann.id);
+//! assert_eq!(rows[0].0.id, rows[2].0.id);
 //! # Ok(())
 //! # }
 //! ```
@@ -142,7 +155,7 @@ pub trait GetOrCreate: model::Model {
         C: LoadConnection,
         C::Backend: Strategy<Self>,
     {
-        <C::Backend as Strategy<Self>>::get_or_create(conn, &lookup, move || defaults)
+        <C::Backend as Strategy<Self>>::get_or_create(conn, &lookup, defaults)
     }
 
     /// Like [`get_or_create`](GetOrCreate::get_or_create), but computes the defaults only
@@ -161,7 +174,31 @@ pub trait GetOrCreate: model::Model {
         C::Backend: Strategy<Self>,
         F: FnOnce() -> Self::Defaults,
     {
-        <C::Backend as Strategy<Self>>::get_or_create(conn, &lookup, defaults)
+        <C::Backend as Strategy<Self>>::get_or_create_with(conn, &lookup, defaults)
+    }
+
+    /// Gets or creates the row of each `(lookup, defaults)` pair, and says which this
+    /// call created; the results are in the order of `items`.
+    ///
+    /// It sends a fixed number of statements per chunk of items, not per item: on
+    /// PostgreSQL one per 10,000 items, on SQLite two, on MySQL/MariaDB at most three, and
+    /// one more for the items of a chunk that lost a race. The same key twice in `items`
+    /// gets the same row, created at most once (with the defaults of its first
+    /// occurrence).
+    ///
+    /// The [crate docs](crate) show it in use.
+    ///
+    /// # Errors
+    ///
+    /// See [`Error`]. A failure leaves the chunks before the failing one stored.
+    fn get_or_create_many<C, I>(conn: &mut C, items: I) -> Result<Vec<(Self, bool)>, Error>
+    where
+        C: LoadConnection,
+        C::Backend: Strategy<Self>,
+        I: IntoIterator<Item = (Self::Lookup, Self::Defaults)>,
+    {
+        let items: Vec<_> = items.into_iter().collect();
+        <C::Backend as Strategy<Self>>::get_or_create_many(conn, &items)
     }
 }
 

@@ -29,6 +29,9 @@ pub trait Model: Sized + 'static {
     const LOOKUP_COLUMNS: &'static [&'static str];
     /// SQL names of the columns an insert writes: the lookup columns, then the defaults.
     const INSERT_COLUMNS: &'static [&'static str];
+    /// Whether each lookup column (in [`Model::LOOKUP_COLUMNS`] order) is an `Option`, and
+    /// so must be compared with a `NULL`-safe equality when two rows are matched by key.
+    const LOOKUP_NULLABLE: &'static [bool];
     /// Whether some lookup field is an `Option`: its SQL then depends on the value
     /// (`= $1` or `IS NULL`), so statements are cached by their SQL text rather than by type.
     const NULLABLE_LOOKUP: bool;
@@ -45,6 +48,54 @@ pub trait ModelSql<DB: Backend>: Model {
         defaults: &'b Self::Defaults,
         out: AstPass<'_, 'b, DB>,
     ) -> QueryResult<()>;
+
+    /// Writes `$1, $2, ..` for [`Model::LOOKUP_COLUMNS`].
+    fn walk_lookup_values<'b>(
+        lookup: &'b Self::Lookup,
+        out: AstPass<'_, 'b, DB>,
+    ) -> QueryResult<()>;
+}
+
+/// A chunk of rows as one array per insert column, which PostgreSQL binds as one
+/// parameter each (`UNNEST($1, $2, ..)`): the statement's text does not depend on the
+/// number of rows, so it is prepared once, and no bind parameter limit applies.
+pub trait ModelArrays<DB: Backend>: Model {
+    /// One `Vec` of references per insert column.
+    type Arrays<'a>;
+
+    /// Splits `items` into its columns.
+    fn arrays<'a>(items: &[&'a (Self::Lookup, Self::Defaults)]) -> Self::Arrays<'a>;
+
+    /// Writes `$1, $2, ..`, one array parameter per column of [`Model::INSERT_COLUMNS`].
+    fn walk_arrays<'b>(arrays: &'b Self::Arrays<'_>, out: AstPass<'_, 'b, DB>) -> QueryResult<()>;
+}
+
+/// A backend that can bind a column of values as one array parameter of SQL type
+/// `Array<ST>`: only PostgreSQL.
+pub trait BindArray<ST, T>: Backend {
+    /// Binds `values` as one array.
+    fn push_array<'b>(values: &'b [&T], out: AstPass<'_, 'b, Self>) -> QueryResult<()>;
+}
+
+#[cfg(feature = "postgres")]
+impl<ST, T> BindArray<ST, T> for diesel::pg::Pg
+where
+    ST: 'static,
+    diesel::pg::Pg: HasSqlType<ST>,
+    T: ToSql<ST, diesel::pg::Pg>,
+{
+    fn push_array<'b>(values: &'b [&T], mut out: AstPass<'_, 'b, Self>) -> QueryResult<()> {
+        out.push_bind_param::<diesel::sql_types::Array<ST>, [&T]>(values)
+    }
+}
+
+/// Writes the array parameter of one column; see [`ModelArrays`].
+pub fn push_array<'b, Col, T, DB>(values: &'b [&T], out: AstPass<'_, 'b, DB>) -> QueryResult<()>
+where
+    Col: Column,
+    DB: BindArray<SqlTypeOf<Col>, T>,
+{
+    DB::push_array(values, out)
 }
 
 /// Writes `column = $n` for a lookup field that is never `NULL`.

@@ -44,7 +44,8 @@ pub fn generate(model: &Model) -> TokenStream {
     let lookup_columns: Vec<_> = model.lookup.iter().map(column).collect();
     let insert_columns: Vec<_> = model.fields().map(column).collect();
     let insert_types: Vec<_> = model.fields().map(|f| &f.ty).collect();
-    let nullable_lookup = model.lookup.iter().any(|f| f.is_option);
+    let lookup_nullable: Vec<_> = model.lookup.iter().map(|f| f.is_option).collect();
+    let nullable_lookup = lookup_nullable.contains(&true);
 
     let walk_lookup = model.lookup.iter().enumerate().map(|(i, field)| {
         let name = &field.ident;
@@ -60,13 +61,22 @@ pub fn generate(model: &Model) -> TokenStream {
             #push::<#column, _, _>(&lookup.#name, out.reborrow())?;
         }
     });
-    let walk_values = model
-        .lookup
-        .iter()
-        .map(|f| (quote!(lookup), f))
-        .chain(model.defaults.iter().map(|f| (quote!(defaults), f)))
-        .enumerate()
-        .map(|(i, (source, field))| {
+    // Each insert column with where its value comes from: `lookup` or `defaults`, which are
+    // also the positions in an `(lookup, defaults)` item.
+    let sourced_fields = || {
+        model
+            .lookup
+            .iter()
+            .map(|f| (quote!(lookup), quote!(0), f))
+            .chain(
+                model
+                    .defaults
+                    .iter()
+                    .map(|f| (quote!(defaults), quote!(1), f)),
+            )
+    };
+    let push_values = |fields: Vec<(TokenStream, &Field)>| {
+        let pushes = fields.into_iter().enumerate().map(|(i, (source, field))| {
             let name = &field.ident;
             let column = column(field);
             let separator = (i > 0).then(|| quote!(out.push_sql(", ");));
@@ -75,6 +85,26 @@ pub fn generate(model: &Model) -> TokenStream {
                 __goc::push_value::<#column, _, _>(&#source.#name, out.reborrow())?;
             }
         });
+        quote!(#(#pushes)*)
+    };
+    let walk_values = push_values(sourced_fields().map(|(s, _, f)| (s, f)).collect());
+    let walk_lookup_values =
+        push_values(model.lookup.iter().map(|f| (quote!(lookup), f)).collect());
+
+    let field_names: Vec<_> = model.fields().map(|f| &f.ident).collect();
+    let split_columns = sourced_fields().map(|(_, position, field)| {
+        let name = &field.ident;
+        quote!(#name: items.iter().map(|item| &item.#position.#name).collect())
+    });
+    let walk_arrays = model.fields().enumerate().map(|(i, field)| {
+        let name = &field.ident;
+        let column = column(field);
+        let separator = (i > 0).then(|| quote!(out.push_sql(", ");));
+        quote! {
+            #separator
+            __goc::push_array::<#column, _, _>(&arrays.#name, out.reborrow())?;
+        }
+    });
 
     // A model without `#[default]` fields never reads its (empty) defaults.
     let ignore_empty_defaults = model.defaults.is_empty().then(|| quote!(let _ = defaults;));
@@ -110,6 +140,7 @@ pub fn generate(model: &Model) -> TokenStream {
                     &[#(<#lookup_columns as diesel::Column>::NAME),*];
                 const INSERT_COLUMNS: &'static [&'static str] =
                     &[#(<#insert_columns as diesel::Column>::NAME),*];
+                const LOOKUP_NULLABLE: &'static [bool] = &[#(#lookup_nullable),*];
                 const NULLABLE_LOOKUP: bool = #nullable_lookup;
             }
 
@@ -135,7 +166,42 @@ pub fn generate(model: &Model) -> TokenStream {
                     mut out: diesel::query_builder::AstPass<'_, '__b, __DB>,
                 ) -> diesel::QueryResult<()> {
                     #ignore_empty_defaults
-                    #(#walk_values)*
+                    #walk_values
+                    Ok(())
+                }
+
+                fn walk_lookup_values<'__b>(
+                    lookup: &'__b #lookup_ident,
+                    mut out: diesel::query_builder::AstPass<'_, '__b, __DB>,
+                ) -> diesel::QueryResult<()> {
+                    #walk_lookup_values
+                    Ok(())
+                }
+            }
+
+            /// A chunk of rows, one `Vec` per insert column.
+            pub struct __GetOrCreateArrays<'__a> {
+                #(#field_names: ::std::vec::Vec<&'__a #insert_types>,)*
+            }
+
+            impl<__DB> __goc::ModelArrays<__DB> for #ident
+            where
+                __DB: diesel::backend::Backend
+                    #(+ __goc::BindArray<diesel::dsl::SqlTypeOf<#insert_columns>, #insert_types>)*,
+            {
+                type Arrays<'__a> = __GetOrCreateArrays<'__a>;
+
+                fn arrays<'__a>(
+                    items: &[&'__a (#lookup_ident, #defaults_ident)],
+                ) -> __GetOrCreateArrays<'__a> {
+                    __GetOrCreateArrays { #(#split_columns,)* }
+                }
+
+                fn walk_arrays<'__b>(
+                    arrays: &'__b __GetOrCreateArrays<'_>,
+                    mut out: diesel::query_builder::AstPass<'_, '__b, __DB>,
+                ) -> diesel::QueryResult<()> {
+                    #(#walk_arrays)*
                     Ok(())
                 }
             }

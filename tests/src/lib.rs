@@ -13,6 +13,31 @@ use diesel::prelude::*;
 use diesel::r2d2::R2D2Connection;
 use get_or_create_core::{GetOrCreate, Strategy};
 
+/// Instantiates each named case (a function generic over [`TestDb`]) for every backend.
+/// A backend whose URL is not set is reported as ignored, with the variable to set.
+#[macro_export]
+macro_rules! for_each_backend {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[test] fn $case() { super::$case::<get_or_create_tests::SqliteDb>() })*
+        }
+        mod postgres {
+            $(
+                #[test]
+                #[cfg_attr(not(goc_postgres), ignore = "PG_DATABASE_URL is not set")]
+                fn $case() { super::$case::<get_or_create_tests::PgDb>() }
+            )*
+        }
+        mod mysql {
+            $(
+                #[test]
+                #[cfg_attr(not(goc_mysql), ignore = "MYSQL_DATABASE_URL is not set")]
+                fn $case() { super::$case::<get_or_create_tests::MysqlDb>() }
+            )*
+        }
+    };
+}
+
 pub mod schema {
     diesel::table! {
         users (id) {

@@ -11,30 +11,6 @@ use get_or_create_core::{retry_transaction, Error, GetOrCreate};
 use get_or_create_tests::*;
 use rand::seq::SliceRandom;
 
-/// Instantiates every case below for every backend. A backend whose URL is not set is
-/// reported as ignored, with the variable to set.
-macro_rules! for_each_backend {
-    ($($case:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[test] fn $case() { super::$case::<get_or_create_tests::SqliteDb>() })*
-        }
-        mod postgres {
-            $(
-                #[test]
-                #[cfg_attr(not(goc_postgres), ignore = "PG_DATABASE_URL is not set")]
-                fn $case() { super::$case::<get_or_create_tests::PgDb>() }
-            )*
-        }
-        mod mysql {
-            $(
-                #[test]
-                #[cfg_attr(not(goc_mysql), ignore = "MYSQL_DATABASE_URL is not set")]
-                fn $case() { super::$case::<get_or_create_tests::MysqlDb>() }
-            )*
-        }
-    };
-}
-
 for_each_backend!(
     miss_then_hit,
     defaults_are_not_written_on_a_hit,
@@ -195,33 +171,51 @@ fn null_lookup<D: TestDb>() {
     assert_eq!(D::count(&mut conn, "tags"), 2);
 }
 
-/// Round trips per path, counted with Diesel's instrumentation. None of them may be a
-/// transaction or savepoint statement.
+/// Round trips per path, counted with Diesel's instrumentation, for defaults given up
+/// front and for lazy ones. None of them may be a transaction or savepoint statement.
 fn statements_per_path<D: TestDb>() {
     let db = D::create();
     let mut conn = db.connect();
     warm_up(&mut conn);
-
     let log = StatementLog::install(&mut conn);
-    User::get_or_create(&mut conn, ann(), ann_defaults()).unwrap();
-    let miss = log.take();
-    User::get_or_create(&mut conn, ann(), ann_defaults()).unwrap();
-    let hit = log.take();
 
-    assert_eq!(hit.len(), 1, "{}: a hit is one SELECT: {hit:#?}", D::NAME);
-    assert!(hit[0].starts_with("SELECT"), "{hit:#?}");
-    let expected_miss = if is_mysql::<D>() { 3 } else { 2 };
+    User::get_or_create(&mut conn, ann(), ann_defaults()).unwrap();
+    let eager_miss = log.take();
+    User::get_or_create(&mut conn, ann(), ann_defaults()).unwrap();
+    let eager_hit = log.take();
+    let bob = || UserLookup {
+        email: "bob@example.com".into(),
+    };
+    User::get_or_create_with(&mut conn, bob(), ann_defaults).unwrap();
+    let lazy_miss = log.take();
+    User::get_or_create_with(&mut conn, bob(), ann_defaults).unwrap();
+    let lazy_hit = log.take();
+
+    // PostgreSQL looks up and inserts in one statement when it has the defaults.
+    let (eager, lazy_miss_count) = match D::NAME {
+        PgDb::NAME => ((1, 1), 2),
+        SqliteDb::NAME => ((1, 2), 2),
+        _ => ((1, 3), 3),
+    };
+    let count = |statements: &[String]| statements.len();
     assert_eq!(
-        miss.len(),
-        expected_miss,
-        "{}: statements of a miss: {miss:#?}",
+        (count(&eager_hit), count(&eager_miss)),
+        eager,
+        "{}: statements of get_or_create (hit, miss): {eager_hit:#?} {eager_miss:#?}",
         D::NAME
     );
-    assert!(
-        miss[0].starts_with("SELECT") && miss[1].starts_with("INSERT"),
-        "{miss:#?}"
+    assert_eq!(
+        (count(&lazy_hit), count(&lazy_miss)),
+        (1, lazy_miss_count),
+        "{}: statements of get_or_create_with (hit, miss): {lazy_hit:#?} {lazy_miss:#?}",
+        D::NAME
     );
-    for statement in hit.iter().chain(&miss) {
+    assert!(lazy_hit[0].starts_with("SELECT"), "{lazy_hit:#?}");
+    assert!(
+        lazy_miss[0].starts_with("SELECT") && lazy_miss[1].starts_with("INSERT"),
+        "{lazy_miss:#?}"
+    );
+    for statement in [eager_hit, eager_miss, lazy_hit, lazy_miss].concat() {
         let upper = statement.to_uppercase();
         assert!(
             ![
@@ -251,18 +245,59 @@ where
     User::get_or_create(conn, lookup, ann_defaults()).unwrap();
 }
 
-/// Makes `conn` lose the race for `email`: just before its first `INSERT`, a rival
-/// connection creates the row (named "Rival") and commits.
-fn rival_creates_before_our_insert<D: TestDb>(
+/// Makes `conn` lose the race for `email` in the statement that starts with `prefix`
+/// (the one that inserts): just before it, a rival connection inserts the row (named
+/// "Rival") in a transaction that it commits while our statement waits for it. So the
+/// rival's row is committed after our statement's snapshot was taken, the hardest case.
+fn rival_creates_during_our_insert<D: TestDb>(
     db: &D,
     conn: &mut D::Conn,
     email: &str,
-) -> StatementLog {
+    prefix: &'static str,
+) -> (StatementLog, Rival) {
     let mut rival = db.connect();
     let insert = format!("INSERT INTO users (email, name, karma) VALUES ('{email}', 'Rival', 1)");
-    before_first(conn, "INSERT", move || {
-        rival.batch_execute(&insert).expect("the rival's insert");
-    })
+    let handle = Rival::default();
+    let rival_thread = handle.clone();
+    let log = before_first(conn, prefix, move || {
+        let (inserted, wait_for_insert) = std::sync::mpsc::channel();
+        *rival_thread.0.lock().unwrap() = Some(std::thread::spawn(move || {
+            rival.batch_execute("BEGIN").expect("the rival's BEGIN");
+            rival.batch_execute(&insert).expect("the rival's insert");
+            inserted.send(()).expect("the test waits");
+            // Long enough for our statement to start and block on the rival's row.
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            rival.batch_execute("COMMIT").expect("the rival's COMMIT");
+        }));
+        wait_for_insert.recv().expect("the rival inserted");
+    });
+    (log, handle)
+}
+
+/// The rival of [`rival_creates_during_our_insert`], once it has started.
+#[derive(Clone, Default)]
+struct Rival(Arc<Mutex<Option<std::thread::JoinHandle<()>>>>);
+
+impl Rival {
+    /// Waits until the rival has committed.
+    fn committed(&self) {
+        let thread = self
+            .0
+            .lock()
+            .unwrap()
+            .take()
+            .expect("the rival never started");
+        thread.join().expect("the rival failed");
+    }
+}
+
+/// The statement that inserts for `get_or_create` (`eager`) or `get_or_create_with`.
+fn inserting_statement<D: TestDb>(eager: bool) -> &'static str {
+    if eager && D::NAME == PgDb::NAME {
+        "WITH"
+    } else {
+        "INSERT"
+    }
 }
 
 /// Every statement is prepared once per connection and then reused from Diesel's cache
@@ -311,29 +346,44 @@ fn statements_are_prepared_once<D: TestDb>() {
     );
 }
 
-/// Another connection creates the row between our SELECT and our INSERT.
+/// Another connection creates the row while we insert it, with defaults given up front
+/// and with lazy ones.
 fn lost_race<D: TestDb>() {
-    let db = D::create();
-    let mut conn = db.connect();
-    warm_up(&mut conn);
+    for eager in [true, false] {
+        let db = D::create();
+        let mut conn = db.connect();
+        warm_up(&mut conn);
 
-    let log = rival_creates_before_our_insert(&db, &mut conn, "ann@example.com");
-    let (row, was_created) = User::get_or_create(&mut conn, ann(), ann_defaults()).unwrap();
-    let statements = log.take();
+        let prefix = inserting_statement::<D>(eager);
+        let (log, _) = rival_creates_during_our_insert(&db, &mut conn, "ann@example.com", prefix);
+        let (row, was_created) = if eager {
+            User::get_or_create(&mut conn, ann(), ann_defaults())
+        } else {
+            User::get_or_create_with(&mut conn, ann(), ann_defaults)
+        }
+        .unwrap();
+        let statements = log.take();
 
-    assert!(!was_created, "the rival created the row");
-    assert_eq!(
-        (row.name.as_str(), row.karma),
-        ("Rival", 1),
-        "we return the rival's row"
-    );
-    assert_eq!(
-        statements.len(),
-        3,
-        "{}: statements of a lost race: {statements:#?}",
-        D::NAME
-    );
-    assert_eq!(D::count(&mut conn, "users"), 2);
+        assert!(
+            !was_created,
+            "{} (eager: {eager}): the rival created the row",
+            D::NAME
+        );
+        assert_eq!(
+            (row.name.as_str(), row.karma),
+            ("Rival", 1),
+            "we return the rival's row"
+        );
+        // PostgreSQL's one statement, then a read that sees the rival's commit.
+        let expected = if prefix == "WITH" { 2 } else { 3 };
+        assert_eq!(
+            statements.len(),
+            expected,
+            "{} (eager: {eager}): statements of a lost race: {statements:#?}",
+            D::NAME
+        );
+        assert_eq!(D::count(&mut conn, "users"), 2);
+    }
 }
 
 /// The library runs inside the caller's transaction without savepoints, and leaves it
@@ -368,7 +418,8 @@ fn inside_a_transaction<D: TestDb>() {
     if D::NAME == SqliteDb::NAME {
         return;
     }
-    let log = rival_creates_before_our_insert(&db, &mut conn, "cy@example.com");
+    let prefix = inserting_statement::<D>(true);
+    let (log, _) = rival_creates_during_our_insert(&db, &mut conn, "cy@example.com", prefix);
     conn.transaction::<_, Error, _>(|conn| {
         let cy = UserLookup {
             email: "cy@example.com".into(),
@@ -423,7 +474,8 @@ fn lost_race_in_a_snapshot_transaction<D: TestDb>() {
         )
         .unwrap();
     }
-    rival_creates_before_our_insert(&db, &mut conn, "ann@example.com");
+    let prefix = inserting_statement::<D>(true);
+    let (_, rival) = rival_creates_during_our_insert(&db, &mut conn, "ann@example.com", prefix);
     let outcome =
         conn.transaction::<_, Error, _>(|conn| User::get_or_create(conn, ann(), ann_defaults()));
     if is_mysql::<D>() {
@@ -439,7 +491,9 @@ fn lost_race_in_a_snapshot_transaction<D: TestDb>() {
         );
         assert!(error.must_retry_transaction());
     }
-    // The connection is fine afterwards, and so is a retry of the transaction.
+    // The connection is fine afterwards, and so is a retry of the transaction (SQLite
+    // reports the lost race before the rival has even committed).
+    rival.committed();
     let (row, was_created) = conn
         .transaction::<_, Error, _>(|conn| User::get_or_create(conn, ann(), ann_defaults()))
         .unwrap();
@@ -512,28 +566,36 @@ fn lookup_without_unique_index<D: TestDb>() {
     assert_eq!(D::count(&mut conn, "notes"), 0, "nothing was written");
 }
 
+/// Two stored rows match the lookup. PostgreSQL's one-statement `get_or_create` refuses
+/// the lookup first, as it has no unique index; every other path reads both rows.
 fn several_rows_match<D: TestDb>() {
     let db = D::create();
     let mut conn = db.connect();
     conn.batch_execute("INSERT INTO notes (title, body) VALUES ('t', 'one'), ('t', 'two')")
         .unwrap();
-    let error = Note::get_or_create(
-        &mut conn,
-        NoteLookup { title: "t".into() },
-        NoteDefaults { body: "b".into() },
-    )
-    .unwrap_err();
-    assert!(
+    let lookup = || NoteLookup { title: "t".into() };
+    let body = || NoteDefaults { body: "b".into() };
+    let lazy = Note::get_or_create_with(&mut conn, lookup(), body).unwrap_err();
+    let eager = Note::get_or_create(&mut conn, lookup(), body()).unwrap_err();
+    let several = |error: &Error| {
         matches!(
             error,
             Error::MultipleRowsMatch {
                 table: "notes",
                 columns: ["title"]
             }
-        ),
-        "{}: {error:?}",
-        D::NAME
-    );
+        )
+    };
+    assert!(several(&lazy), "{}: {lazy:?}", D::NAME);
+    if D::NAME == PgDb::NAME {
+        assert!(
+            matches!(eager, Error::NoUniqueIndex { table: "notes", .. }),
+            "{eager:?}"
+        );
+    } else {
+        assert!(several(&eager), "{}: {eager:?}", D::NAME);
+    }
+    assert_eq!(D::count(&mut conn, "notes"), 2, "nothing was written");
 }
 
 fn pooled_connection<D: TestDb>() {

@@ -18,6 +18,8 @@ use crate::model::Model;
 use crate::retry::is_lost_conflict;
 use crate::Error;
 
+#[cfg(any(feature = "postgres", feature = "sqlite", feature = "mysql"))]
+mod bulk;
 #[cfg(feature = "mysql")]
 mod mysql;
 #[cfg(feature = "postgres")]
@@ -59,10 +61,25 @@ pub(crate) const MAX_ATTEMPTS: u32 = 3;
     note = "derive `Queryable` and `Selectable` on `{M}`, with the same `#[diesel(table_name = ..)]` as `GetOrCreate`"
 )]
 pub trait Strategy<M: Model>: Backend {
-    /// Returns the row of `M` that `lookup` identifies, creating it from `defaults()`
-    /// when there is none; `true` when this call created it. `defaults` is called only
+    /// Returns the row of `M` that `lookup` identifies, creating it from `defaults` when
+    /// there is none; `true` when this call created it.
+    ///
+    /// Having the defaults up front lets a backend look up and insert in one statement;
+    /// by default it is [`get_or_create_with`](Strategy::get_or_create_with).
+    fn get_or_create<C>(
+        conn: &mut C,
+        lookup: &M::Lookup,
+        defaults: M::Defaults,
+    ) -> Result<(M, bool), Error>
+    where
+        C: LoadConnection<Backend = Self>,
+    {
+        Self::get_or_create_with(conn, lookup, move || defaults)
+    }
+
+    /// Like [`get_or_create`](Strategy::get_or_create), but `defaults` is called only
     /// when a row is really inserted.
-    fn get_or_create<C, F>(
+    fn get_or_create_with<C, F>(
         conn: &mut C,
         lookup: &M::Lookup,
         defaults: F,
@@ -70,6 +87,15 @@ pub trait Strategy<M: Model>: Backend {
     where
         C: LoadConnection<Backend = Self>,
         F: FnOnce() -> M::Defaults;
+
+    /// Gets or creates the row of each `(lookup, defaults)` pair, with a fixed number of
+    /// statements per chunk of items; the results are in the order of `items`.
+    fn get_or_create_many<C>(
+        conn: &mut C,
+        items: &[(M::Lookup, M::Defaults)],
+    ) -> Result<Vec<(M, bool)>, Error>
+    where
+        C: LoadConnection<Backend = Self>;
 }
 
 /// The defaults of a call: computed the first time an insert needs them
@@ -124,7 +150,7 @@ where
     })
 }
 
-fn transaction_depth<C: Connection>(conn: &mut C) -> QueryResult<Option<NonZeroU32>> {
+pub(crate) fn transaction_depth<C: Connection>(conn: &mut C) -> QueryResult<Option<NonZeroU32>> {
     C::TransactionManager::transaction_manager_status_mut(conn).transaction_depth()
 }
 
@@ -176,11 +202,23 @@ where
     C::Backend: BackendErrors + QueryMetadata<Q::SqlType>,
     Q: Query + QueryFragment<C::Backend> + QueryId,
 {
+    fetch_as::<M, M, C, Q>(conn, query)
+}
+
+/// [`fetch`] of rows that are not just an `M` (a created flag and an `M`, say).
+pub(crate) fn fetch_as<M, T, C, Q>(conn: &mut C, query: Q) -> Result<Option<T>, Failure>
+where
+    M: Model,
+    T: FromSqlRow<Q::SqlType, C::Backend>,
+    C: LoadConnection,
+    C::Backend: BackendErrors + QueryMetadata<Q::SqlType>,
+    Q: Query + QueryFragment<C::Backend> + QueryId,
+{
     let classify = classify::<M, C::Backend>;
     let mut rows = conn.load(query).map_err(classify)?;
     let first = match rows.next() {
         None => return Ok(None),
-        Some(row) => M::build_from_row(&row.map_err(classify)?)
+        Some(row) => T::build_from_row(&row.map_err(classify)?)
             .map_err(|e| classify(DieselError::DeserializationError(e)))?,
     };
     match rows.next() {
@@ -191,4 +229,22 @@ where
             columns: M::LOOKUP_COLUMNS,
         })),
     }
+}
+
+/// Runs `query` and returns all its rows.
+pub(crate) fn load_all<M, T, C, Q>(conn: &mut C, query: Q) -> Result<Vec<T>, Failure>
+where
+    M: Model,
+    T: FromSqlRow<Q::SqlType, C::Backend>,
+    C: LoadConnection,
+    C::Backend: BackendErrors + QueryMetadata<Q::SqlType>,
+    Q: Query + QueryFragment<C::Backend> + QueryId,
+{
+    let classify = classify::<M, C::Backend>;
+    let rows = conn.load(query).map_err(classify)?;
+    rows.map(|row| {
+        T::build_from_row(&row.map_err(classify)?)
+            .map_err(|e| classify(DieselError::DeserializationError(e)))
+    })
+    .collect()
 }

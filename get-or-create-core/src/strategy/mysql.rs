@@ -9,6 +9,11 @@
 //! | lost race | `SELECT`, `INSERT` (fails: duplicate key), `SELECT .. LOCK IN SHARE MODE` |
 //! | first miss of a model in a process | one more: the unique indexes, from `information_schema` |
 //!
+//! `get_or_create_many` sends per chunk a read of the stored rows, and when keys are
+//! missing, one `INSERT` of them and a read of what it inserted. A lost race fails that
+//! insert with a duplicate key; the chunk's missing keys are then asked for again, read
+//! with a shared lock.
+//!
 //! The insert is a plain `INSERT`: a duplicate key fails only that statement on MySQL, not
 //! the transaction, and its error names the index that fired, so a clash on another
 //! unique index is told apart from a lost race. (`ON DUPLICATE KEY UPDATE` would swallow
@@ -32,26 +37,35 @@ use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 use diesel::backend::Backend;
 use diesel::connection::LoadConnection;
 use diesel::deserialize::FromSqlRow;
+use diesel::expression::QueryMetadata;
 use diesel::mysql::Mysql;
 use diesel::query_builder::{AstPass, Query, QueryBuilder, QueryFragment, QueryId};
 use diesel::query_source::QuerySource;
 use diesel::result::{DatabaseErrorInformation, DatabaseErrorKind, Error as DieselError};
-use diesel::sql_types::{Nullable, Text};
+use diesel::sql_types::{BigInt, Bool, Nullable, Text};
 use diesel::{QueryResult, Selectable, Table};
 
-use super::{classify, fetch, with_retries, BackendErrors, Failure, Strategy};
+use super::bulk::{self, Numbered};
+use super::{classify, fetch, load_all, with_retries, BackendErrors, Failure, Strategy};
 use crate::model::{Model, ModelSql};
-use crate::statement::{Insert, LockInShareMode, NoTail, RowType, SelectByLookup};
+use crate::statement::{
+    BulkSyntax, Insert, InsertAll, Item, LockInShareMode, NoLock, NoTail, RowType, SelectByLookup,
+    SelectStoredRows, ValuesStatement,
+};
 use crate::Error;
+
+/// MySQL's limit on bind parameters per statement.
+const MAX_BINDS: usize = 65_535;
 
 impl<M> Strategy<M> for Mysql
 where
     M: ModelSql<Mysql> + Selectable<Mysql> + FromSqlRow<RowType<M, Mysql>, Mysql>,
+    Numbered<M>: FromSqlRow<(BigInt, Bool, RowType<M, Mysql>), Mysql>,
     M::SelectExpression: QueryFragment<Mysql>,
     <M::Table as QuerySource>::FromClause: QueryFragment<Mysql>,
-    Mysql: diesel::expression::QueryMetadata<RowType<M, Mysql>>,
+    Mysql: QueryMetadata<RowType<M, Mysql>> + QueryMetadata<(BigInt, Bool, RowType<M, Mysql>)>,
 {
-    fn get_or_create<C, F>(
+    fn get_or_create_with<C, F>(
         conn: &mut C,
         lookup: &M::Lookup,
         defaults: F,
@@ -76,9 +90,7 @@ where
                 }
                 Err(error) => error,
             };
-            let lost_race = duplicate_key(&failure)
-                .is_some_and(|key| lookup_keys.iter().any(|index| same_key(index, &key)));
-            if !lost_race {
+            if !is_lost_race(&failure, &lookup_keys) {
                 return Err(classify::<M, Mysql>(failure));
             }
             let winner = SelectByLookup::<M, Mysql, LockInShareMode>::new(lookup);
@@ -88,6 +100,66 @@ where
             }
         })
     }
+
+    fn get_or_create_many<C>(
+        conn: &mut C,
+        items: &[(M::Lookup, M::Defaults)],
+    ) -> Result<Vec<(M, bool)>, Error>
+    where
+        C: LoadConnection<Backend = Self>,
+    {
+        let chunk_len = MAX_BINDS / M::INSERT_COLUMNS.len().max(1);
+        bulk::get_or_create_many(conn, items, chunk_len, |conn, batch, attempt| {
+            // After a lost race, a locking read sees the winners' rows (see above).
+            let mut rows = if attempt == 1 {
+                load_all::<M, Numbered<M>, _, _>(
+                    conn,
+                    SelectStoredRows::<M, Mysql, NoLock>::new(batch),
+                )?
+            } else {
+                let stored = SelectStoredRows::<M, Mysql, LockInShareMode>::new(batch);
+                load_all::<M, Numbered<M>, _, _>(conn, stored)?
+            };
+            let mut found = vec![false; batch.len()];
+            for (number, created, _) in &mut rows {
+                *created = false;
+                if let Some(flag) = usize::try_from(*number - 1)
+                    .ok()
+                    .and_then(|i| found.get_mut(i))
+                {
+                    *flag = true;
+                }
+            }
+            let missing: Vec<usize> = (0..batch.len()).filter(|&i| !found[i]).collect();
+            if missing.is_empty() {
+                return Ok(rows);
+            }
+            let lookup_keys = unique_keys_of_lookup::<M, C>(conn)?;
+            let missing_items: Vec<&Item<M>> = missing.iter().map(|&i| batch[i]).collect();
+            let insert = ValuesStatement::<M, Mysql, InsertAll>::new(&missing_items);
+            match conn.execute_returning_count(&insert) {
+                Ok(_) => {}
+                // The missing keys stay unanswered and are asked for again.
+                Err(error) if is_lost_race(&error, &lookup_keys) => return Ok(rows),
+                Err(error) => return Err(classify::<M, Mysql>(error)),
+            }
+            // Every missing key was inserted by us, once: the first of each key is created.
+            let inserted = SelectStoredRows::<M, Mysql, NoLock>::new(&missing_items);
+            let inserted = load_all::<M, Numbered<M>, _, _>(conn, inserted)?;
+            rows.extend(bulk::renumber(inserted, &missing));
+            Ok(rows)
+        })
+    }
+}
+
+/// Whether a failed insert lost a race: a duplicate of one of the lookup's unique indexes.
+fn is_lost_race(error: &DieselError, lookup_keys: &[String]) -> bool {
+    duplicate_key(error).is_some_and(|key| lookup_keys.iter().any(|index| same_key(index, &key)))
+}
+
+impl BulkSyntax for Mysql {
+    const NULL_SAFE_EQ: Option<&'static str> = Some(" <=> ");
+    const ROWS_AS_UNION: bool = true;
 }
 
 impl BackendErrors for Mysql {

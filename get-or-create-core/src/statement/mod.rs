@@ -11,9 +11,13 @@ use diesel::backend::{Backend, DieselReserveSpecialization};
 use diesel::dsl::SqlTypeOf;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::query_source::QuerySource;
+use diesel::sql_types::Bool;
 use diesel::{QueryResult, Selectable};
 
 use crate::model::{Model, ModelSql};
+
+mod bulk;
+pub use bulk::*;
 
 /// The SQL type of the rows a statement returns: the model's columns.
 pub type RowType<M, DB> = SqlTypeOf<<M as Selectable<DB>>::SelectExpression>;
@@ -168,7 +172,7 @@ where
     type SqlType = RowType<M, DB>;
 }
 
-fn push_column_list<DB: Backend>(
+pub(crate) fn push_column_list<DB: Backend>(
     columns: &[&str],
     out: &mut AstPass<'_, '_, DB>,
 ) -> QueryResult<()> {
@@ -224,5 +228,101 @@ where
         push_column_list(M::LOOKUP_COLUMNS, &mut out)?;
         out.push_sql(") DO NOTHING RETURNING ");
         self.selection.walk_ast(out.reborrow())
+    }
+}
+
+/// PostgreSQL's whole get-or-create in one statement, for a row that exists and for one
+/// that does not:
+///
+/// ```sql
+/// WITH __goc_inserted AS (
+///     INSERT INTO <table> (<columns>) SELECT $1, $2, ..
+///     WHERE NOT EXISTS (SELECT 1 FROM <table> WHERE <lookup>)
+///     ON CONFLICT (<lookup columns>) DO NOTHING
+///     RETURNING <model columns>)
+/// SELECT TRUE, * FROM __goc_inserted
+/// UNION ALL (SELECT FALSE, <model columns> FROM <table> WHERE <lookup> LIMIT 2)
+/// ```
+///
+/// The insert runs only when the lookup found nothing, so a hit consumes no sequence
+/// value. Both parts read the statement's one snapshot: exactly one of them returns the
+/// row, except when a concurrent transaction committed the row after the snapshot was
+/// taken: then the insert does nothing, the read cannot see it, and the statement returns
+/// no row. The caller then reads again with a new statement.
+pub struct SelectOrInsert<'a, M: Model + Selectable<DB>, DB: Backend> {
+    lookup: &'a M::Lookup,
+    defaults: &'a M::Defaults,
+    from: <M::Table as QuerySource>::FromClause,
+    selection: M::SelectExpression,
+    _marker: PhantomData<DB>,
+}
+
+/// The [`StatementId`] kind of a [`SelectOrInsert`].
+pub struct SelectOrInsertKind;
+
+impl<'a, M, DB> SelectOrInsert<'a, M, DB>
+where
+    M: Model + Selectable<DB>,
+    DB: Backend,
+{
+    pub fn new(lookup: &'a M::Lookup, defaults: &'a M::Defaults) -> Self {
+        SelectOrInsert {
+            lookup,
+            defaults,
+            from: M::Table::default().from_clause(),
+            selection: M::construct_selection(),
+            _marker: PhantomData,
+        }
+    }
+}
+
+impl<M, DB> QueryId for SelectOrInsert<'_, M, DB>
+where
+    M: Model + Selectable<DB>,
+    DB: Backend + 'static,
+{
+    type QueryId = StatementId<M, DB, SelectOrInsertKind>;
+    const HAS_STATIC_QUERY_ID: bool = !M::NULLABLE_LOOKUP;
+}
+
+impl<M, DB> Query for SelectOrInsert<'_, M, DB>
+where
+    M: Model + Selectable<DB>,
+    DB: Backend,
+{
+    /// Whether this statement created the row, then the row.
+    type SqlType = (Bool, RowType<M, DB>);
+}
+
+impl<M, DB> QueryFragment<DB> for SelectOrInsert<'_, M, DB>
+where
+    M: ModelSql<DB> + Selectable<DB>,
+    M::SelectExpression: QueryFragment<DB>,
+    <M::Table as QuerySource>::FromClause: QueryFragment<DB>,
+    DB: Backend + DieselReserveSpecialization,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        out.push_sql("WITH __goc_inserted AS (INSERT INTO ");
+        self.from.walk_ast(out.reborrow())?;
+        out.push_sql(" (");
+        push_column_list(M::INSERT_COLUMNS, &mut out)?;
+        out.push_sql(") SELECT ");
+        M::walk_insert_values(self.lookup, self.defaults, out.reborrow())?;
+        out.push_sql(" WHERE NOT EXISTS (SELECT 1 FROM ");
+        self.from.walk_ast(out.reborrow())?;
+        out.push_sql(" WHERE ");
+        M::walk_lookup(self.lookup, out.reborrow())?;
+        out.push_sql(") ON CONFLICT (");
+        push_column_list(M::LOOKUP_COLUMNS, &mut out)?;
+        out.push_sql(") DO NOTHING RETURNING ");
+        self.selection.walk_ast(out.reborrow())?;
+        out.push_sql(") SELECT TRUE, * FROM __goc_inserted UNION ALL (SELECT FALSE, ");
+        self.selection.walk_ast(out.reborrow())?;
+        out.push_sql(" FROM ");
+        self.from.walk_ast(out.reborrow())?;
+        out.push_sql(" WHERE ");
+        M::walk_lookup(self.lookup, out.reborrow())?;
+        out.push_sql(" LIMIT 2)");
+        Ok(())
     }
 }
