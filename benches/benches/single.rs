@@ -1,7 +1,8 @@
 //! One `get_or_create` at a time, on each backend, against bare Diesel and against the
 //! hand-written select-then-insert:
 //!
-//! - `<backend>/hit`: the key exists. Floor: Diesel's `filter(email.eq(..)).first()`.
+//! - `<backend>/hit`: the key exists. Floor: Diesel's `filter(email.eq(..)).first()`;
+//!   also `bare_load`, the same without `.first()`'s `LIMIT ?`.
 //! - `<backend>/miss`: the key is new. Floor: Diesel's `INSERT .. RETURNING` (MariaDB:
 //!   `INSERT`, then `SELECT` by the key).
 //! - on both: `django` (`SELECT`; if nothing, `BEGIN; INSERT; COMMIT`) and `transaction`
@@ -29,9 +30,10 @@ const BATCH_TIME: Duration = Duration::from_millis(5);
 
 type Call<C> = fn(&mut C, &str);
 
-fn hit_sides<B: Backend>() -> [(&'static str, Call<B::Conn>); 4] {
+fn hit_sides<B: Backend>() -> [(&'static str, Call<B::Conn>); 5] {
     [
         ("bare_select", |c, k| keep(B::bare_select(c, k))),
+        ("bare_load", |c, k| keep(B::bare_load(c, k))),
         ("get_or_create", |c, k| keep(B::get_or_create(c, k))),
         ("django", |c, k| keep(B::django(c, k))),
         ("transaction", |c, k| {
