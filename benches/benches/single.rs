@@ -5,7 +5,8 @@
 //!   also `bare_load`, the same without `.first()`'s `LIMIT ?`.
 //! - `<backend>/miss`: the key is new. Floor: Diesel's `INSERT .. RETURNING` (MariaDB:
 //!   `INSERT`, then `SELECT` by the key).
-//! - on both: `django` (`SELECT`; if nothing, `BEGIN; INSERT; COMMIT`) and `transaction`
+//! - on both: `get_or_create_with` (lazy defaults: on PostgreSQL the select-first path),
+//!   `django` (`SELECT`; if nothing, `BEGIN; INSERT; COMMIT`) and `transaction`
 //!   (`conn.transaction(|c| select.optional(), else insert)`).
 //!
 //! Criterion measures each side on its own (absolute times). Then a paired run measures
@@ -30,11 +31,14 @@ const BATCH_TIME: Duration = Duration::from_millis(5);
 
 type Call<C> = fn(&mut C, &str);
 
-fn hit_sides<B: Backend>() -> [(&'static str, Call<B::Conn>); 5] {
+fn hit_sides<B: Backend>() -> [(&'static str, Call<B::Conn>); 6] {
     [
         ("bare_select", |c, k| keep(B::bare_select(c, k))),
         ("bare_load", |c, k| keep(B::bare_load(c, k))),
         ("get_or_create", |c, k| keep(B::get_or_create(c, k))),
+        ("get_or_create_with", |c, k| {
+            keep(B::get_or_create_with(c, k))
+        }),
         ("django", |c, k| keep(B::django(c, k))),
         ("transaction", |c, k| {
             keep(B::select_then_insert_in_transaction(c, k))
@@ -42,12 +46,15 @@ fn hit_sides<B: Backend>() -> [(&'static str, Call<B::Conn>); 5] {
     ]
 }
 
-fn miss_sides<B: Backend>() -> [(&'static str, Call<B::Conn>); 4] {
+fn miss_sides<B: Backend>() -> [(&'static str, Call<B::Conn>); 5] {
     [
         ("bare_insert", |c, k| keep(B::bare_insert(c, k))),
         ("get_or_create", |c, k| {
             let (_, created) = B::get_or_create(c, k);
             assert!(created, "a miss must create");
+        }),
+        ("get_or_create_with", |c, k| {
+            assert!(B::get_or_create_with(c, k).1)
         }),
         ("django", |c, k| assert!(B::django(c, k).1)),
         ("transaction", |c, k| {

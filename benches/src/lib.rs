@@ -99,6 +99,8 @@ pub trait Backend: Sized {
     fn count(conn: &mut Self::Conn) -> i64;
     /// The library.
     fn get_or_create(conn: &mut Self::Conn, key: &str) -> (User, bool);
+    /// The library, with lazy defaults (on PostgreSQL a different path: select first).
+    fn get_or_create_with(conn: &mut Self::Conn, key: &str) -> (User, bool);
     /// Django's `get_or_create`: `SELECT`; when it finds nothing, `BEGIN; INSERT; COMMIT`
     /// (and on a unique violation, `SELECT` again).
     fn django(conn: &mut Self::Conn, key: &str) -> (User, bool);
@@ -145,6 +147,17 @@ macro_rules! common_impl {
                 defaults(),
             )
             .expect("get_or_create")
+        }
+
+        fn get_or_create_with(conn: &mut Self::Conn, key: &str) -> (User, bool) {
+            User::get_or_create_with(
+                conn,
+                UserLookup {
+                    email: key.to_owned(),
+                },
+                defaults,
+            )
+            .expect("get_or_create_with")
         }
 
         fn django(conn: &mut Self::Conn, key: &str) -> (User, bool) {
