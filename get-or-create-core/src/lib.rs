@@ -106,9 +106,12 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+#[cfg(feature = "async")]
+mod asynchronous;
 mod error;
 mod model;
 mod retry;
+mod session;
 // Without a backend feature nothing sends the statements; that is a valid (if useless)
 // build, not a reason to warn.
 #[cfg_attr(
@@ -122,8 +125,11 @@ mod statement;
 )]
 mod strategy;
 
+#[cfg(feature = "async")]
+pub use asynchronous::{retry_transaction_async, AsyncGetOrCreate};
 pub use error::Error;
 pub use retry::{retry_transaction, MustRetryTransaction};
+pub use session::Session;
 pub use strategy::Strategy;
 
 /// Derives [`GetOrCreate`](trait@GetOrCreate) for a Diesel model; see the
@@ -131,6 +137,8 @@ pub use strategy::Strategy;
 pub use get_or_create_derive::GetOrCreate;
 
 use diesel::connection::LoadConnection;
+
+use session::{run_now, Blocking};
 
 /// A Diesel model whose rows can be got or created by a lookup key.
 ///
@@ -155,7 +163,10 @@ pub trait GetOrCreate: model::Model {
         C: LoadConnection,
         C::Backend: Strategy<Self>,
     {
-        <C::Backend as Strategy<Self>>::get_or_create(conn, &lookup, defaults)
+        let session = &mut Blocking(conn);
+        run_now(<C::Backend as Strategy<Self>>::get_or_create(
+            session, &lookup, defaults,
+        ))
     }
 
     /// Like [`get_or_create`](GetOrCreate::get_or_create), but computes the defaults only
@@ -174,7 +185,67 @@ pub trait GetOrCreate: model::Model {
         C::Backend: Strategy<Self>,
         F: FnOnce() -> Self::Defaults,
     {
-        <C::Backend as Strategy<Self>>::get_or_create_with(conn, &lookup, defaults)
+        let session = &mut Blocking(conn);
+        run_now(<C::Backend as Strategy<Self>>::get_or_create_with(
+            session, &lookup, defaults,
+        ))
+    }
+
+    /// Sets every default field of the row that `lookup` identifies to `defaults`, or
+    /// creates the row with them, and says whether this call created it.
+    ///
+    /// It never loses an update to a concurrent call and never creates a duplicate. On
+    /// PostgreSQL it is one statement; elsewhere `UPDATE`, then `INSERT` only when no row
+    /// matched (see the README for the statements per backend).
+    ///
+    /// # Errors
+    ///
+    /// See [`Error`].
+    fn update_or_create<C>(
+        conn: &mut C,
+        lookup: Self::Lookup,
+        defaults: Self::Defaults,
+    ) -> Result<(Self, bool), Error>
+    where
+        C: LoadConnection,
+        C::Backend: Strategy<Self>,
+        Self::Changes: From<Self::Defaults>,
+    {
+        let changes = Self::Changes::from(defaults);
+        let session = &mut Blocking(conn);
+        let none = || None;
+        run_now(<C::Backend as Strategy<Self>>::update_or_create(
+            session, &lookup, &changes, none,
+        ))
+    }
+
+    /// Sets the `Some` fields of `changes` on the row that `lookup` identifies, or creates
+    /// the row with them and, for the other fields, `create_defaults()` (Django's
+    /// `create_defaults`); says whether this call created it. `create_defaults` is called
+    /// only when a row is created and some field is not changed.
+    ///
+    /// # Errors
+    ///
+    /// See [`Error`].
+    fn update_or_create_with<C, F>(
+        conn: &mut C,
+        lookup: Self::Lookup,
+        changes: Self::Changes,
+        create_defaults: F,
+    ) -> Result<(Self, bool), Error>
+    where
+        C: LoadConnection,
+        C::Backend: Strategy<Self>,
+        F: FnOnce() -> Self::Defaults,
+    {
+        let session = &mut Blocking(conn);
+        let create_defaults = move || Some(create_defaults());
+        run_now(<C::Backend as Strategy<Self>>::update_or_create(
+            session,
+            &lookup,
+            &changes,
+            create_defaults,
+        ))
     }
 
     /// Gets or creates the row of each `(lookup, defaults)` pair, and says which this
@@ -198,7 +269,10 @@ pub trait GetOrCreate: model::Model {
         I: IntoIterator<Item = (Self::Lookup, Self::Defaults)>,
     {
         let items: Vec<_> = items.into_iter().collect();
-        <C::Backend as Strategy<Self>>::get_or_create_many(conn, &items)
+        let session = &mut Blocking(conn);
+        run_now(<C::Backend as Strategy<Self>>::get_or_create_many(
+            session, &items,
+        ))
     }
 }
 

@@ -20,6 +20,8 @@ pub trait Model: Sized + 'static {
     type Lookup;
     /// The generated `<Model>Defaults` struct.
     type Defaults;
+    /// The generated `<Model>Changes` struct: one `Option` per default field.
+    type Changes;
     /// The Diesel table, from `#[diesel(table_name = ..)]`.
     type Table: Table + Copy + Default;
 
@@ -35,6 +37,15 @@ pub trait Model: Sized + 'static {
     /// Whether some lookup field is an `Option`: its SQL then depends on the value
     /// (`= $1` or `IS NULL`), so statements are cached by their SQL text rather than by type.
     const NULLABLE_LOOKUP: bool;
+
+    /// How many fields of `changes` are `Some`.
+    fn changed_fields(changes: &Self::Changes) -> usize;
+
+    /// How many default fields the model has: when all are changed, creating a row needs
+    /// no defaults.
+    fn default_fields() -> usize {
+        Self::INSERT_COLUMNS.len() - Self::LOOKUP_COLUMNS.len()
+    }
 }
 
 /// The backend-dependent half of a model: how its values are bound.
@@ -46,6 +57,21 @@ pub trait ModelSql<DB: Backend>: Model {
     fn walk_insert_values<'b>(
         lookup: &'b Self::Lookup,
         defaults: &'b Self::Defaults,
+        out: AstPass<'_, 'b, DB>,
+    ) -> QueryResult<()>;
+
+    /// Writes `$1, $2, ..` for [`Model::INSERT_COLUMNS`]: the lookup, then for each
+    /// default field its change, or else its default. Fails if a field has neither.
+    fn walk_changed_values<'b>(
+        lookup: &'b Self::Lookup,
+        changes: &'b Self::Changes,
+        defaults: Option<&'b Self::Defaults>,
+        out: AstPass<'_, 'b, DB>,
+    ) -> QueryResult<()>;
+
+    /// Writes `col1 = $1, col2 = $2` for the changed fields.
+    fn walk_assignments<'b>(
+        changes: &'b Self::Changes,
         out: AstPass<'_, 'b, DB>,
     ) -> QueryResult<()>;
 
@@ -142,6 +168,49 @@ where
     T: ToSql<SqlTypeOf<Col>, DB>,
 {
     out.push_bind_param::<SqlTypeOf<Col>, T>(value)
+}
+
+/// Writes `column = $n` after a `, ` unless it is the `first` assignment, for a changed
+/// field; nothing for an unchanged one.
+pub fn push_assignment<'b, Col, T, DB>(
+    change: &'b Option<T>,
+    first: &mut bool,
+    mut out: AstPass<'_, 'b, DB>,
+) -> QueryResult<()>
+where
+    Col: Column,
+    DB: Backend + HasSqlType<SqlTypeOf<Col>>,
+    T: ToSql<SqlTypeOf<Col>, DB>,
+{
+    let Some(value) = change else {
+        return Ok(());
+    };
+    if !std::mem::take(first) {
+        out.push_sql(", ");
+    }
+    out.push_identifier(Col::NAME)?;
+    out.push_sql(" = ");
+    push_value::<Col, T, DB>(value, out)
+}
+
+/// Writes the bind parameter of a default field's inserted value: its change if any, else
+/// its default.
+pub fn push_changed_value<'b, Col, T, DB>(
+    change: &'b Option<T>,
+    default: Option<&'b T>,
+    out: AstPass<'_, 'b, DB>,
+) -> QueryResult<()>
+where
+    Col: Column,
+    DB: Backend + HasSqlType<SqlTypeOf<Col>>,
+    T: ToSql<SqlTypeOf<Col>, DB>,
+{
+    match change.as_ref().or(default) {
+        Some(value) => push_value::<Col, T, DB>(value, out),
+        None => Err(diesel::result::Error::QueryBuilderError(
+            format!("get-or-create: no value to insert into `{}`", Col::NAME).into(),
+        )),
+    }
 }
 
 /// Proves at compile time that a field's type can be written to its column. The derive

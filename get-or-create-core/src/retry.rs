@@ -28,13 +28,16 @@ impl MustRetryTransaction for DieselError {
 
 /// Whether a Diesel error means "this transaction lost to a concurrent one". Diesel maps
 /// PostgreSQL 40001 and MySQL deadlocks (1213) to `SerializationFailure`; PostgreSQL
-/// deadlocks (40P01) and SQLite's `SQLITE_BUSY` it leaves `Unknown`, with a message.
+/// deadlocks (40P01) and SQLite's `SQLITE_BUSY` it leaves `Unknown`, with a message, and
+/// so does diesel-async's MySQL connection with deadlocks.
 pub(crate) fn is_lost_conflict(error: &DieselError) -> bool {
     match error {
         DieselError::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => true,
         DieselError::DatabaseError(DatabaseErrorKind::Unknown, info) => {
             let message = info.message();
-            message.starts_with("deadlock detected") || message == "database is locked"
+            message.starts_with("deadlock detected")
+                || message == "database is locked"
+                || message.starts_with("Deadlock found when trying to get lock")
         }
         _ => false,
     }

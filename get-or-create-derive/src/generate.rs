@@ -15,6 +15,7 @@ pub fn generate(model: &Model) -> TokenStream {
     let table = &model.table;
     let lookup_ident = format_ident!("{}Lookup", ident);
     let defaults_ident = format_ident!("{}Defaults", ident);
+    let changes_ident = format_ident!("{}Changes", ident);
 
     let lookup_struct = data_struct(
         model,
@@ -31,6 +32,8 @@ pub fn generate(model: &Model) -> TokenStream {
              They are not written when the row already exists."
         ),
     );
+
+    let changes_struct = changes_struct(model, &changes_ident, &defaults_ident);
 
     let table_name = table
         .segments
@@ -106,8 +109,48 @@ pub fn generate(model: &Model) -> TokenStream {
         }
     });
 
-    // A model without `#[default]` fields never reads its (empty) defaults.
+    // The lookup, then each default field's change if any, else its default
+    // (`update_or_create`).
+    let lookup_pushes = model.lookup.iter().map(|field| {
+        let name = &field.ident;
+        let column = column(field);
+        quote!(__goc::push_value::<#column, _, _>(&lookup.#name, out.reborrow())?;)
+    });
+    let changed_pushes = model.defaults.iter().map(|field| {
+        let name = &field.ident;
+        let column = column(field);
+        quote! {
+            __goc::push_changed_value::<#column, _, _>(
+                &changes.#name,
+                defaults.map(|defaults| &defaults.#name),
+                out.reborrow(),
+            )?;
+        }
+    });
+    let walk_changed_values = lookup_pushes
+        .chain(changed_pushes)
+        .enumerate()
+        .map(|(i, push)| {
+            let separator = (i > 0).then(|| quote!(out.push_sql(", ");));
+            quote!(#separator #push)
+        });
+    let walk_assignments = model.defaults.iter().map(|field| {
+        let name = &field.ident;
+        let column = column(field);
+        quote!(__goc::push_assignment::<#column, _, _>(&changes.#name, &mut first, out.reborrow())?;)
+    });
+    let count_changes = model.defaults.iter().map(|field| {
+        let name = &field.ident;
+        quote!(usize::from(changes.#name.is_some()))
+    });
+
+    // A model without `#[default]` fields never reads its (empty) defaults or changes.
     let ignore_empty_defaults = model.defaults.is_empty().then(|| quote!(let _ = defaults;));
+    let ignore_empty_changes = model
+        .defaults
+        .is_empty()
+        .then(|| quote!(let _ = (changes, defaults);));
+    let ignore_empty_assignments = model.defaults.is_empty().then(|| quote!(let _ = changes;));
 
     let type_checks = model.fields().map(|field| {
         let ty = &field.ty;
@@ -124,6 +167,7 @@ pub fn generate(model: &Model) -> TokenStream {
     quote! {
         #lookup_struct
         #defaults_struct
+        #changes_struct
 
         #[allow(non_local_definitions)]
         const _: () = {
@@ -133,6 +177,7 @@ pub fn generate(model: &Model) -> TokenStream {
             impl __goc::Model for #ident {
                 type Lookup = #lookup_ident;
                 type Defaults = #defaults_ident;
+                type Changes = #changes_ident;
                 type Table = #table::table;
 
                 const TABLE_NAME: &'static str = #table_name;
@@ -142,6 +187,11 @@ pub fn generate(model: &Model) -> TokenStream {
                     &[#(<#insert_columns as diesel::Column>::NAME),*];
                 const LOOKUP_NULLABLE: &'static [bool] = &[#(#lookup_nullable),*];
                 const NULLABLE_LOOKUP: bool = #nullable_lookup;
+
+                fn changed_fields(changes: &#changes_ident) -> usize {
+                    #ignore_empty_assignments
+                    0 #(+ #count_changes)*
+                }
             }
 
             impl ::get_or_create_core::GetOrCreate for #ident {}
@@ -167,6 +217,28 @@ pub fn generate(model: &Model) -> TokenStream {
                 ) -> diesel::QueryResult<()> {
                     #ignore_empty_defaults
                     #walk_values
+                    Ok(())
+                }
+
+                fn walk_changed_values<'__b>(
+                    lookup: &'__b #lookup_ident,
+                    changes: &'__b #changes_ident,
+                    defaults: ::std::option::Option<&'__b #defaults_ident>,
+                    mut out: diesel::query_builder::AstPass<'_, '__b, __DB>,
+                ) -> diesel::QueryResult<()> {
+                    #ignore_empty_changes
+                    #(#walk_changed_values)*
+                    Ok(())
+                }
+
+                fn walk_assignments<'__b>(
+                    changes: &'__b #changes_ident,
+                    mut out: diesel::query_builder::AstPass<'_, '__b, __DB>,
+                ) -> diesel::QueryResult<()> {
+                    #ignore_empty_assignments
+                    let mut first = true;
+                    #(#walk_assignments)*
+                    let _ = first;
                     Ok(())
                 }
 
@@ -228,6 +300,40 @@ fn data_struct(model: &Model, ident: &syn::Ident, fields: &[Field], doc: &str) -
         #[doc = #doc]
         #vis struct #ident {
             #(#fields)*
+        }
+    }
+}
+
+/// `<Model>Changes`: one `Option` per default field, and its conversion from the defaults.
+fn changes_struct(model: &Model, ident: &syn::Ident, defaults_ident: &syn::Ident) -> TokenStream {
+    let vis = &model.vis;
+    let model_ident = &model.ident;
+    let doc = format!(
+        " The values `update_or_create_with` sets on a [`{model_ident}`] row: each `Some` field is \
+         written whether the row exists or is created; a `None` field keeps the stored value, or \
+         takes its default when the row is created."
+    );
+    let names: Vec<_> = model.defaults.iter().map(|field| &field.ident).collect();
+    let fields = model.defaults.iter().map(|field| {
+        let name = &field.ident;
+        let ty = &field.ty;
+        let docs = &field.docs;
+        quote!(#(#docs)* pub #name: ::std::option::Option<#ty>,)
+    });
+    let unused = names.is_empty().then(|| quote!(let _ = defaults;));
+    quote! {
+        #[doc = #doc]
+        #[derive(Default)]
+        #vis struct #ident {
+            #(#fields)*
+        }
+
+        /// Every field changed.
+        impl ::std::convert::From<#defaults_ident> for #ident {
+            fn from(defaults: #defaults_ident) -> Self {
+                #unused
+                #ident { #(#names: ::std::option::Option::Some(defaults.#names),)* }
+            }
         }
     }
 }

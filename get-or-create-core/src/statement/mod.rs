@@ -117,10 +117,34 @@ where
 /// `ON CONFLICT (<lookup columns>) DO NOTHING RETURNING <model columns>`.
 pub struct Insert<'a, M: Model + Selectable<DB>, DB: Backend, Tail = NoTail> {
     lookup: &'a M::Lookup,
-    defaults: &'a M::Defaults,
+    values: InsertValues<'a, M>,
     into: <M::Table as QuerySource>::FromClause,
     selection: M::SelectExpression,
     _marker: PhantomData<(DB, Tail)>,
+}
+
+/// Where the values of an [`Insert`]'s default fields come from.
+pub enum InsertValues<'a, M: Model> {
+    /// `get_or_create`: the defaults.
+    Defaults(&'a M::Defaults),
+    /// `update_or_create`: each field's change, or else its default.
+    Changed(&'a M::Changes, Option<&'a M::Defaults>),
+}
+
+impl<'a, M: Model> InsertValues<'a, M> {
+    /// Writes `$1, $2, ..` for [`Model::INSERT_COLUMNS`].
+    fn walk<'b, DB>(&'b self, lookup: &'b M::Lookup, out: AstPass<'_, 'b, DB>) -> QueryResult<()>
+    where
+        M: ModelSql<DB>,
+        DB: Backend,
+    {
+        match *self {
+            InsertValues::Defaults(defaults) => M::walk_insert_values(lookup, defaults, out),
+            InsertValues::Changed(changes, defaults) => {
+                M::walk_changed_values(lookup, changes, defaults, out)
+            }
+        }
+    }
 }
 
 /// What follows the `VALUES` list of an [`Insert`].
@@ -144,9 +168,13 @@ where
     DB: Backend,
 {
     pub fn new(lookup: &'a M::Lookup, defaults: &'a M::Defaults) -> Self {
+        Self::of(lookup, InsertValues::Defaults(defaults))
+    }
+
+    pub fn of(lookup: &'a M::Lookup, values: InsertValues<'a, M>) -> Self {
         Insert {
             lookup,
-            defaults,
+            values,
             into: M::Table::default().from_clause(),
             selection: M::construct_selection(),
             _marker: PhantomData,
@@ -198,7 +226,7 @@ where
         out.push_sql(" (");
         push_column_list(M::INSERT_COLUMNS, &mut out)?;
         out.push_sql(") VALUES (");
-        M::walk_insert_values(self.lookup, self.defaults, out.reborrow())?;
+        self.values.walk(self.lookup, out.reborrow())?;
         out.push_sql(")");
         Ok(())
     }
@@ -323,6 +351,200 @@ where
         out.push_sql(" WHERE ");
         M::walk_lookup(self.lookup, out.reborrow())?;
         out.push_sql(" LIMIT 2)");
+        Ok(())
+    }
+}
+
+/// `UPDATE <table> SET <changes> WHERE <lookup> AND <exactly one row matches>`, followed by
+/// `RETURNING <model columns>` ([`Returning`], PostgreSQL and SQLite) or nothing
+/// ([`NoTail`], MySQL/MariaDB, which then reads the row back).
+///
+/// The guard (`(SELECT COUNT(*) FROM (SELECT 1 .. LIMIT 2)) = 1`) keeps a lookup that
+/// matches several rows (a `NULL` key under an index whose `NULL`s are distinct) from
+/// changing them all: such a call then finds the rows with a read and reports them.
+pub struct UpdateByLookup<'a, M: Model + Selectable<DB>, DB: Backend, Tail> {
+    lookup: &'a M::Lookup,
+    changes: &'a M::Changes,
+    table: <M::Table as QuerySource>::FromClause,
+    selection: M::SelectExpression,
+    _marker: PhantomData<(DB, Tail)>,
+}
+
+/// `RETURNING <model columns>` after an [`UpdateByLookup`].
+pub struct Returning;
+impl InsertTail for Returning {}
+
+impl<'a, M, DB, Tail> UpdateByLookup<'a, M, DB, Tail>
+where
+    M: Model + Selectable<DB>,
+    DB: Backend,
+{
+    pub fn new(lookup: &'a M::Lookup, changes: &'a M::Changes) -> Self {
+        UpdateByLookup {
+            lookup,
+            changes,
+            table: M::Table::default().from_clause(),
+            selection: M::construct_selection(),
+            _marker: PhantomData,
+        }
+    }
+}
+
+impl<M, DB, Tail> QueryId for UpdateByLookup<'_, M, DB, Tail>
+where
+    M: Model + Selectable<DB>,
+    DB: Backend,
+{
+    // The text depends on which fields are changed: cached by text, not by type.
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<M, DB> Query for UpdateByLookup<'_, M, DB, Returning>
+where
+    M: Model + Selectable<DB>,
+    DB: Backend,
+{
+    type SqlType = RowType<M, DB>;
+}
+
+/// `UPDATE <table> SET <changes> WHERE <lookup> AND <exactly one row matches>`
+fn push_update<'b, M, DB>(
+    table: &'b <M::Table as QuerySource>::FromClause,
+    lookup: &'b M::Lookup,
+    changes: &'b M::Changes,
+    out: &mut AstPass<'_, 'b, DB>,
+) -> QueryResult<()>
+where
+    M: ModelSql<DB>,
+    <M::Table as QuerySource>::FromClause: QueryFragment<DB>,
+    DB: Backend,
+{
+    out.push_sql("UPDATE ");
+    table.walk_ast(out.reborrow())?;
+    out.push_sql(" SET ");
+    M::walk_assignments(changes, out.reborrow())?;
+    out.push_sql(" WHERE ");
+    M::walk_lookup(lookup, out.reborrow())?;
+    out.push_sql(" AND (SELECT COUNT(*) FROM (SELECT 1 FROM ");
+    table.walk_ast(out.reborrow())?;
+    out.push_sql(" WHERE ");
+    M::walk_lookup(lookup, out.reborrow())?;
+    out.push_sql(" LIMIT 2) AS __goc_matches) = 1");
+    Ok(())
+}
+
+impl<M, DB> QueryFragment<DB> for UpdateByLookup<'_, M, DB, Returning>
+where
+    M: ModelSql<DB> + Selectable<DB>,
+    M::SelectExpression: QueryFragment<DB>,
+    <M::Table as QuerySource>::FromClause: QueryFragment<DB>,
+    DB: Backend + DieselReserveSpecialization,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        push_update::<M, DB>(&self.table, self.lookup, self.changes, &mut out)?;
+        out.push_sql(" RETURNING ");
+        self.selection.walk_ast(out.reborrow())
+    }
+}
+
+impl<M, DB> QueryFragment<DB> for UpdateByLookup<'_, M, DB, NoTail>
+where
+    M: ModelSql<DB> + Selectable<DB>,
+    <M::Table as QuerySource>::FromClause: QueryFragment<DB>,
+    DB: Backend + DieselReserveSpecialization,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        push_update::<M, DB>(&self.table, self.lookup, self.changes, &mut out)
+    }
+}
+
+/// PostgreSQL's whole update-or-create in one statement:
+///
+/// ```sql
+/// WITH __goc_updated AS (UPDATE .. (see UpdateByLookup) RETURNING <model columns>),
+///      __goc_inserted AS (INSERT INTO <table> (<columns>) SELECT $1, $2, ..
+///                         WHERE NOT EXISTS (SELECT 1 FROM <table> WHERE <lookup>)
+///                         ON CONFLICT (<lookup columns>) DO NOTHING
+///                         RETURNING <model columns>)
+/// SELECT FALSE, * FROM __goc_updated UNION ALL SELECT TRUE, * FROM __goc_inserted
+/// ```
+///
+/// As with [`SelectOrInsert`], a row committed after the statement's snapshot makes it
+/// return nothing, and the caller asks again.
+pub struct UpdateOrInsert<'a, M: Model + Selectable<DB>, DB: Backend> {
+    update: UpdateByLookup<'a, M, DB, Returning>,
+    values: InsertValues<'a, M>,
+}
+
+impl<'a, M, DB> UpdateOrInsert<'a, M, DB>
+where
+    M: Model + Selectable<DB>,
+    DB: Backend,
+{
+    pub fn new(
+        lookup: &'a M::Lookup,
+        changes: &'a M::Changes,
+        defaults: Option<&'a M::Defaults>,
+    ) -> Self {
+        UpdateOrInsert {
+            update: UpdateByLookup::new(lookup, changes),
+            values: InsertValues::Changed(changes, defaults),
+        }
+    }
+}
+
+impl<M, DB> QueryId for UpdateOrInsert<'_, M, DB>
+where
+    M: Model + Selectable<DB>,
+    DB: Backend,
+{
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<M, DB> Query for UpdateOrInsert<'_, M, DB>
+where
+    M: Model + Selectable<DB>,
+    DB: Backend,
+{
+    /// Whether this statement created the row, then the row.
+    type SqlType = (Bool, RowType<M, DB>);
+}
+
+impl<M, DB> QueryFragment<DB> for UpdateOrInsert<'_, M, DB>
+where
+    M: ModelSql<DB> + Selectable<DB>,
+    M::SelectExpression: QueryFragment<DB>,
+    <M::Table as QuerySource>::FromClause: QueryFragment<DB>,
+    DB: Backend + DieselReserveSpecialization,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        let UpdateByLookup {
+            lookup,
+            table,
+            selection,
+            ..
+        } = &self.update;
+        out.push_sql("WITH __goc_updated AS (");
+        self.update.walk_ast(out.reborrow())?;
+        out.push_sql("), __goc_inserted AS (INSERT INTO ");
+        table.walk_ast(out.reborrow())?;
+        out.push_sql(" (");
+        push_column_list(M::INSERT_COLUMNS, &mut out)?;
+        out.push_sql(") SELECT ");
+        self.values.walk(lookup, out.reborrow())?;
+        out.push_sql(" WHERE NOT EXISTS (SELECT 1 FROM ");
+        table.walk_ast(out.reborrow())?;
+        out.push_sql(" WHERE ");
+        M::walk_lookup(lookup, out.reborrow())?;
+        out.push_sql(") ON CONFLICT (");
+        push_column_list(M::LOOKUP_COLUMNS, &mut out)?;
+        out.push_sql(") DO NOTHING RETURNING ");
+        selection.walk_ast(out.reborrow())?;
+        out.push_sql(
+            ") SELECT FALSE, * FROM __goc_updated UNION ALL SELECT TRUE, * FROM __goc_inserted",
+        );
         Ok(())
     }
 }

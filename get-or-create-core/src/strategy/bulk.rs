@@ -1,11 +1,29 @@
 //! What the backends' `get_or_create_many` share: chunking, matching each returned row to
 //! the item it answers, and the bounded retry of the items a concurrent writer made us
 //! miss.
+//!
+//! A backend's bulk call reads:
+//!
+//! ```text
+//! let mut results = BulkResults::new(items.len());
+//! for positions in results.chunks(chunk_len) {
+//!     let mut chunk = Chunk::start(positions, session)?;
+//!     while let Some(batch) = chunk.batch(items) {
+//!         let outcome = attempt(session, &batch, chunk.attempt_number()).await;
+//!         chunk.record(outcome, &mut results)?;
+//!     }
+//! }
+//! Ok(results.finish())
+//! ```
+//!
+//! where `attempt` runs the backend's statements for the items still unanswered and
+//! returns the rows it found or created, numbered by their position in `batch`.
 
-use diesel::connection::LoadConnection;
+use std::ops::Range;
 
-use super::{transaction_depth, Failure, MAX_ATTEMPTS};
+use super::{Attempts, Failure};
 use crate::model::Model;
+use crate::session::Session;
 use crate::statement::Item;
 use crate::Error;
 
@@ -13,55 +31,79 @@ use crate::Error;
 /// statement was given, whether the statement created it, and the row.
 pub(crate) type Numbered<M> = (i64, bool, M);
 
-/// Gets or creates the rows of `items`, `chunk_len` at a time. For each chunk, `attempt`
-/// runs the backend's statements for the items still unanswered and returns the rows it
-/// found or created, numbered by their position in the slice it was given.
-///
-/// An item left unanswered lost a race in a way its backend cannot resolve within the same
-/// statement (its row was committed after the statement's snapshot, or deleted
-/// meanwhile): it is asked for again, at most [`MAX_ATTEMPTS`] times in all, as single
-/// calls are.
-pub(crate) fn get_or_create_many<M, C>(
-    conn: &mut C,
-    items: &[Item<M>],
-    chunk_len: usize,
-    mut attempt: impl FnMut(&mut C, &[&Item<M>], u32) -> Result<Vec<Numbered<M>>, Failure>,
-) -> Result<Vec<(M, bool)>, Error>
-where
-    M: Model,
-    C: LoadConnection,
-{
-    let in_transaction = transaction_depth(conn)?.is_some();
-    let mut results: Vec<Option<(M, bool)>> = items.iter().map(|_| None).collect();
-    let indices: Vec<usize> = (0..items.len()).collect();
-    for chunk in indices.chunks(chunk_len.max(1)) {
-        let mut pending = chunk.to_vec();
-        let mut last_error = None;
-        for number in 1..=MAX_ATTEMPTS {
-            let batch: Vec<&Item<M>> = pending.iter().map(|&i| &items[i]).collect();
-            match attempt(conn, &batch, number) {
-                Ok(rows) => place(rows, &pending, &mut results)?,
-                Err(Failure::Fatal(error)) => return Err(error),
-                Err(Failure::LostConflict(source)) if in_transaction => {
-                    return Err(Error::TransactionMustBeRetried { source })
-                }
-                Err(Failure::LostConflict(source)) => last_error = Some(source),
-                Err(Failure::Vanished) => last_error = None,
-            }
-            pending.retain(|&i| results[i].is_none());
-            if pending.is_empty() {
-                break;
-            }
-        }
-        if !pending.is_empty() {
-            return Err(Error::RetriesExhausted {
-                attempts: MAX_ATTEMPTS,
-                source: last_error,
-            });
+/// The answers of a bulk call so far, by input position.
+pub(crate) struct BulkResults<M> {
+    rows: Vec<Option<(M, bool)>>,
+}
+
+impl<M: Model> BulkResults<M> {
+    pub(crate) fn new(len: usize) -> Self {
+        BulkResults {
+            rows: (0..len).map(|_| None).collect(),
         }
     }
-    // Every chunk ended with nothing pending: each result is there.
-    Ok(results.into_iter().flatten().collect())
+
+    /// The input positions of each chunk of at most `chunk_len` items.
+    pub(crate) fn chunks(&self, chunk_len: usize) -> impl Iterator<Item = Range<usize>> {
+        let (len, step) = (self.rows.len(), chunk_len.max(1));
+        (0..len)
+            .step_by(step)
+            .map(move |start| start..len.min(start + step))
+    }
+
+    /// Every item is answered once every chunk has finished without error.
+    pub(crate) fn finish(self) -> Vec<(M, bool)> {
+        self.rows.into_iter().flatten().collect()
+    }
+}
+
+/// One chunk's items still unanswered, and its attempts.
+pub(crate) struct Chunk {
+    pending: Vec<usize>,
+    attempts: Attempts,
+}
+
+impl Chunk {
+    pub(crate) fn start(
+        positions: Range<usize>,
+        session: &mut impl Session,
+    ) -> Result<Self, Error> {
+        Ok(Chunk {
+            pending: positions.collect(),
+            attempts: Attempts::new(session)?,
+        })
+    }
+
+    /// The items to ask for in the next attempt, or `None` when all are answered.
+    pub(crate) fn batch<'i, M: Model>(&self, items: &'i [Item<M>]) -> Option<Vec<&'i Item<M>>> {
+        (!self.pending.is_empty()).then(|| self.pending.iter().map(|&i| &items[i]).collect())
+    }
+
+    /// Which attempt comes next, from 1.
+    pub(crate) fn attempt_number(&self) -> u32 {
+        self.attempts.next_number()
+    }
+
+    /// Places the rows of an attempt; items left unanswered count it as failed, to be
+    /// retried while attempts remain.
+    pub(crate) fn record<M: Model>(
+        &mut self,
+        outcome: Result<Vec<Numbered<M>>, Failure>,
+        results: &mut BulkResults<M>,
+    ) -> Result<(), Error> {
+        match outcome {
+            Ok(rows) => {
+                place(rows, &self.pending, &mut results.rows)?;
+                self.pending.retain(|&i| results.rows[i].is_none());
+                if self.pending.is_empty() {
+                    Ok(())
+                } else {
+                    self.attempts.failed(Failure::Vanished)
+                }
+            }
+            Err(failure) => self.attempts.failed(failure),
+        }
+    }
 }
 
 /// Puts each row in the result slot of its item. Two rows for one item mean that its
@@ -72,11 +114,10 @@ fn place<M: Model>(
     results: &mut [Option<(M, bool)>],
 ) -> Result<(), Error> {
     for (number, created, row) in rows {
-        let slot = usize::try_from(number - 1)
+        let index = usize::try_from(number - 1)
             .ok()
-            .and_then(|position| pending.get(position))
-            .map(|&index| &mut results[index]);
-        match slot {
+            .and_then(|position| pending.get(position));
+        match index.map(|&index| &mut results[index]) {
             Some(slot @ None) => *slot = Some((row, created)),
             Some(Some(_)) => {
                 return Err(Error::MultipleRowsMatch {
@@ -85,15 +126,13 @@ fn place<M: Model>(
                 })
             }
             None => {
+                let message = format!(
+                    "get_or_create_many: a row came back for item {number} of {}",
+                    pending.len()
+                );
                 return Err(Error::Database(
-                    diesel::result::Error::DeserializationError(
-                        format!(
-                            "get_or_create_many: a row came back for item {number}, of {}",
-                            pending.len()
-                        )
-                        .into(),
-                    ),
-                ))
+                    diesel::result::Error::DeserializationError(message.into()),
+                ));
             }
         }
     }

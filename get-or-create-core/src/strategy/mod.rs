@@ -1,21 +1,23 @@
 //! One strategy per backend behind the [`Strategy`] trait, and what they share: the bounded
-//! retry loop, lazy defaults, row loading and the transaction check.
+//! retry of attempts, lazy defaults, row loading and the mapping of errors.
 //!
-//! Each backend module says which statements it sends on each path and why.
+//! Each backend module says which statements it sends on each path and why. The
+//! strategies are `async` code over a [`Session`], so that sync and async connections run
+//! the same statements in the same order (see `session.rs`).
 
 use std::cell::LazyCell;
-use std::num::NonZeroU32;
+use std::future::Future;
 
 use diesel::backend::Backend;
-use diesel::connection::{LoadConnection, TransactionManager};
 use diesel::deserialize::FromSqlRow;
 use diesel::expression::QueryMetadata;
 use diesel::query_builder::{Query, QueryFragment, QueryId};
 use diesel::result::{DatabaseErrorInformation, DatabaseErrorKind, Error as DieselError};
-use diesel::{Connection, QueryResult};
 
 use crate::model::Model;
 use crate::retry::is_lost_conflict;
+use crate::session::Session;
+use crate::statement::Item;
 use crate::Error;
 
 #[cfg(any(feature = "postgres", feature = "sqlite", feature = "mysql"))]
@@ -34,7 +36,7 @@ mod sqlite;
 /// row or deadlock us again, so three is plenty and bounds the worst case.
 pub(crate) const MAX_ATTEMPTS: u32 = 3;
 
-/// A backend's way of getting or creating a row of `M`.
+/// A backend's way of getting or creating rows of `M`, on any [`Session`].
 ///
 /// Implemented for [`diesel::pg::Pg`], [`diesel::sqlite::Sqlite`] and
 /// [`diesel::mysql::Mysql`] (each behind the cargo feature of the same name). Name it in
@@ -66,41 +68,67 @@ pub trait Strategy<M: Model>: Backend {
     ///
     /// Having the defaults up front lets a backend look up and insert in one statement;
     /// by default it is [`get_or_create_with`](Strategy::get_or_create_with).
-    fn get_or_create<C>(
-        conn: &mut C,
+    fn get_or_create<S>(
+        session: &mut S,
         lookup: &M::Lookup,
         defaults: M::Defaults,
-    ) -> Result<(M, bool), Error>
+    ) -> impl Future<Output = Result<(M, bool), Error>>
     where
-        C: LoadConnection<Backend = Self>,
+        S: Session<Backend = Self>,
     {
-        Self::get_or_create_with(conn, lookup, move || defaults)
+        Self::get_or_create_with(session, lookup, move || defaults)
     }
 
     /// Like [`get_or_create`](Strategy::get_or_create), but `defaults` is called only
     /// when a row is really inserted.
-    fn get_or_create_with<C, F>(
-        conn: &mut C,
+    fn get_or_create_with<S, F>(
+        session: &mut S,
         lookup: &M::Lookup,
         defaults: F,
-    ) -> Result<(M, bool), Error>
+    ) -> impl Future<Output = Result<(M, bool), Error>>
     where
-        C: LoadConnection<Backend = Self>,
+        S: Session<Backend = Self>,
         F: FnOnce() -> M::Defaults;
 
     /// Gets or creates the row of each `(lookup, defaults)` pair, with a fixed number of
     /// statements per chunk of items; the results are in the order of `items`.
-    fn get_or_create_many<C>(
-        conn: &mut C,
-        items: &[(M::Lookup, M::Defaults)],
-    ) -> Result<Vec<(M, bool)>, Error>
+    fn get_or_create_many<S>(
+        session: &mut S,
+        items: &[Item<M>],
+    ) -> impl Future<Output = Result<Vec<(M, bool)>, Error>>
     where
-        C: LoadConnection<Backend = Self>;
+        S: Session<Backend = Self>;
+
+    /// Sets `changes` on the row of `M` that `lookup` identifies, or creates it with
+    /// `changes` and, for the fields not changed, `create_defaults()`; `true` when this
+    /// call created it. `create_defaults` is called only when a row is created and some
+    /// field is not changed; it may return `None` when every field is changed.
+    fn update_or_create<S, F>(
+        session: &mut S,
+        lookup: &M::Lookup,
+        changes: &M::Changes,
+        create_defaults: F,
+    ) -> impl Future<Output = Result<(M, bool), Error>>
+    where
+        S: Session<Backend = Self>,
+        F: FnOnce() -> Option<M::Defaults>;
 }
 
 /// The defaults of a call: computed the first time an insert needs them
 /// (`LazyCell::force`), then kept for any retry.
 pub(crate) type LazyDefaults<F, D> = LazyCell<D, F>;
+
+/// The defaults an insert of `update_or_create` needs: none when every field is changed.
+pub(crate) fn defaults_for_insert<'d, M: Model, F: FnOnce() -> Option<M::Defaults>>(
+    changes: &M::Changes,
+    defaults: &'d mut LazyDefaults<F, Option<M::Defaults>>,
+) -> Option<&'d M::Defaults> {
+    if M::changed_fields(changes) < M::default_fields() {
+        LazyCell::force(defaults).as_ref()
+    } else {
+        None
+    }
+}
 
 /// Why an attempt did not return a row.
 pub(crate) enum Failure {
@@ -114,44 +142,51 @@ pub(crate) enum Failure {
     Fatal(Error),
 }
 
-/// Runs `attempt` until it returns a row, at most [`MAX_ATTEMPTS`] times.
+/// The attempts of one call (or one chunk of a bulk call): at most [`MAX_ATTEMPTS`].
 ///
 /// Inside the caller's transaction a lost conflict is not retried: the database has rolled
 /// the transaction back (MariaDB, on a deadlock) or will only let it roll back
 /// (PostgreSQL), so repeating one statement would run it outside the transaction the
 /// caller believes it is in.
-pub(crate) fn with_retries<M, C, F>(
-    conn: &mut C,
-    defaults: F,
-    mut attempt: impl FnMut(&mut C, &LazyDefaults<F, M::Defaults>) -> Result<(M, bool), Failure>,
-) -> Result<(M, bool), Error>
-where
-    M: Model,
-    C: Connection,
-    F: FnOnce() -> M::Defaults,
-{
-    let in_transaction = transaction_depth(conn)?.is_some();
-    let defaults = LazyDefaults::new(defaults);
-    let mut last_error = None;
-    for _ in 0..MAX_ATTEMPTS {
-        match attempt(conn, &defaults) {
-            Ok(found) => return Ok(found),
-            Err(Failure::Fatal(error)) => return Err(error),
-            Err(Failure::LostConflict(source)) if in_transaction => {
-                return Err(Error::TransactionMustBeRetried { source })
-            }
-            Err(Failure::LostConflict(source)) => last_error = Some(source),
-            Err(Failure::Vanished) => last_error = None,
-        }
-    }
-    Err(Error::RetriesExhausted {
-        attempts: MAX_ATTEMPTS,
-        source: last_error,
-    })
+pub(crate) struct Attempts {
+    in_transaction: bool,
+    made: u32,
+    last_error: Option<DieselError>,
 }
 
-pub(crate) fn transaction_depth<C: Connection>(conn: &mut C) -> QueryResult<Option<NonZeroU32>> {
-    C::TransactionManager::transaction_manager_status_mut(conn).transaction_depth()
+impl Attempts {
+    pub(crate) fn new(session: &mut impl Session) -> Result<Self, Error> {
+        Ok(Attempts {
+            in_transaction: session.in_transaction()?,
+            made: 0,
+            last_error: None,
+        })
+    }
+
+    /// Which attempt comes next, from 1.
+    pub(crate) fn next_number(&self) -> u32 {
+        self.made + 1
+    }
+
+    /// Records a failed attempt: `Ok` to try again, or the error the call ends with.
+    pub(crate) fn failed(&mut self, failure: Failure) -> Result<(), Error> {
+        self.made += 1;
+        match failure {
+            Failure::Fatal(error) => return Err(error),
+            Failure::LostConflict(source) if self.in_transaction => {
+                return Err(Error::TransactionMustBeRetried { source })
+            }
+            Failure::LostConflict(source) => self.last_error = Some(source),
+            Failure::Vanished => self.last_error = None,
+        }
+        if self.made >= MAX_ATTEMPTS {
+            return Err(Error::RetriesExhausted {
+                attempts: MAX_ATTEMPTS,
+                source: self.last_error.take(),
+            });
+        }
+        Ok(())
+    }
 }
 
 /// How a backend names what went wrong; the rest of the mapping onto [`Error`] is
@@ -191,60 +226,44 @@ pub(crate) fn classify<M: Model, DB: BackendErrors>(error: DieselError) -> Failu
 
 /// Runs `query` and returns the one row of `M` it found, if any. Our queries return at
 /// most two rows (`LIMIT 2`); two mean the lookup is not unique.
-///
-/// It reads to the end of the result: on SQLite a `RETURNING` statement that is not
-/// stepped to completion keeps its write transaction open, and the WAL can then never be
-/// checkpointed.
-pub(crate) fn fetch<M, C, Q>(conn: &mut C, query: Q) -> Result<Option<M>, Failure>
+pub(crate) async fn fetch<M, S, Q>(session: &mut S, query: Q) -> Result<Option<M>, Failure>
 where
-    M: Model + FromSqlRow<Q::SqlType, C::Backend>,
-    C: LoadConnection,
-    C::Backend: BackendErrors + QueryMetadata<Q::SqlType>,
-    Q: Query + QueryFragment<C::Backend> + QueryId,
+    M: Model + FromSqlRow<Q::SqlType, S::Backend>,
+    S: Session,
+    S::Backend: BackendErrors + QueryMetadata<Q::SqlType>,
+    Q: Query + QueryFragment<S::Backend> + QueryId,
 {
-    fetch_as::<M, M, C, Q>(conn, query)
+    fetch_as::<M, M, S, Q>(session, query).await
 }
 
 /// [`fetch`] of rows that are not just an `M` (a created flag and an `M`, say).
-pub(crate) fn fetch_as<M, T, C, Q>(conn: &mut C, query: Q) -> Result<Option<T>, Failure>
+pub(crate) async fn fetch_as<M, T, S, Q>(session: &mut S, query: Q) -> Result<Option<T>, Failure>
 where
     M: Model,
-    T: FromSqlRow<Q::SqlType, C::Backend>,
-    C: LoadConnection,
-    C::Backend: BackendErrors + QueryMetadata<Q::SqlType>,
-    Q: Query + QueryFragment<C::Backend> + QueryId,
+    T: FromSqlRow<Q::SqlType, S::Backend>,
+    S: Session,
+    S::Backend: BackendErrors + QueryMetadata<Q::SqlType>,
+    Q: Query + QueryFragment<S::Backend> + QueryId,
 {
-    let classify = classify::<M, C::Backend>;
-    let mut rows = conn.load(query).map_err(classify)?;
-    let first = match rows.next() {
-        None => return Ok(None),
-        Some(row) => T::build_from_row(&row.map_err(classify)?)
-            .map_err(|e| classify(DieselError::DeserializationError(e)))?,
-    };
+    let mut rows = load_all::<M, T, S, Q>(session, query).await?.into_iter();
+    let first = rows.next();
     match rows.next() {
-        None => Ok(Some(first)),
-        Some(Err(error)) => Err(classify(error)),
-        Some(Ok(_)) => Err(Failure::Fatal(Error::MultipleRowsMatch {
+        None => Ok(first),
+        Some(_) => Err(Failure::Fatal(Error::MultipleRowsMatch {
             table: M::TABLE_NAME,
             columns: M::LOOKUP_COLUMNS,
         })),
     }
 }
 
-/// Runs `query` and returns all its rows.
-pub(crate) fn load_all<M, T, C, Q>(conn: &mut C, query: Q) -> Result<Vec<T>, Failure>
+/// Runs `query` and returns all its rows, its errors mapped for model `M`.
+pub(crate) async fn load_all<M, T, S, Q>(session: &mut S, query: Q) -> Result<Vec<T>, Failure>
 where
     M: Model,
-    T: FromSqlRow<Q::SqlType, C::Backend>,
-    C: LoadConnection,
-    C::Backend: BackendErrors + QueryMetadata<Q::SqlType>,
-    Q: Query + QueryFragment<C::Backend> + QueryId,
+    T: FromSqlRow<Q::SqlType, S::Backend>,
+    S: Session,
+    S::Backend: BackendErrors + QueryMetadata<Q::SqlType>,
+    Q: Query + QueryFragment<S::Backend> + QueryId,
 {
-    let classify = classify::<M, C::Backend>;
-    let rows = conn.load(query).map_err(classify)?;
-    rows.map(|row| {
-        T::build_from_row(&row.map_err(classify)?)
-            .map_err(|e| classify(DieselError::DeserializationError(e)))
-    })
-    .collect()
+    session.load(query).await.map_err(classify::<M, S::Backend>)
 }

@@ -35,7 +35,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 
 use diesel::backend::Backend;
-use diesel::connection::LoadConnection;
 use diesel::deserialize::FromSqlRow;
 use diesel::expression::QueryMetadata;
 use diesel::mysql::Mysql;
@@ -45,12 +44,16 @@ use diesel::result::{DatabaseErrorInformation, DatabaseErrorKind, Error as Diese
 use diesel::sql_types::{BigInt, Bool, Nullable, Text};
 use diesel::{QueryResult, Selectable, Table};
 
-use super::bulk::{self, Numbered};
-use super::{classify, fetch, load_all, with_retries, BackendErrors, Failure, Strategy};
+use super::bulk::{self, BulkResults, Chunk, Numbered};
+use super::{
+    classify, defaults_for_insert, fetch, load_all, Attempts, BackendErrors, Failure, LazyDefaults,
+    Strategy,
+};
 use crate::model::{Model, ModelSql};
+use crate::session::Session;
 use crate::statement::{
-    BulkSyntax, Insert, InsertAll, Item, LockInShareMode, NoLock, NoTail, RowType, SelectByLookup,
-    SelectStoredRows, ValuesStatement,
+    BulkSyntax, Insert, InsertAll, InsertValues, Item, LockInShareMode, NoLock, NoTail, RowType,
+    SelectByLookup, SelectStoredRows, UpdateByLookup, ValuesStatement,
 };
 use crate::Error;
 
@@ -65,91 +68,215 @@ where
     <M::Table as QuerySource>::FromClause: QueryFragment<Mysql>,
     Mysql: QueryMetadata<RowType<M, Mysql>> + QueryMetadata<(BigInt, Bool, RowType<M, Mysql>)>,
 {
-    fn get_or_create_with<C, F>(
-        conn: &mut C,
+    async fn get_or_create_with<S, F>(
+        session: &mut S,
         lookup: &M::Lookup,
         defaults: F,
     ) -> Result<(M, bool), Error>
     where
-        C: LoadConnection<Backend = Self>,
+        S: Session<Backend = Self>,
         F: FnOnce() -> M::Defaults,
     {
-        with_retries(conn, defaults, |conn, defaults| {
-            if let Some(row) = fetch(conn, SelectByLookup::<M, Mysql>::new(lookup))? {
-                return Ok((row, false));
+        let mut attempts = Attempts::new(session)?;
+        let mut defaults = LazyDefaults::new(defaults);
+        loop {
+            match select_insert_select(session, lookup, &mut defaults).await {
+                Ok(found) => return Ok(found),
+                Err(failure) => attempts.failed(failure)?,
             }
-            let lookup_keys = unique_keys_of_lookup::<M, C>(conn)?;
-            let insert = Insert::<M, Mysql, NoTail>::new(lookup, LazyCell::force(defaults));
-            let failure = match conn.execute_returning_count(&insert) {
-                // A plain read sees our own insert, whatever the isolation level.
-                Ok(_) => {
-                    return match fetch(conn, SelectByLookup::<M, Mysql>::new(lookup))? {
-                        Some(row) => Ok((row, true)),
-                        None => Err(Failure::Vanished),
-                    }
-                }
-                Err(error) => error,
-            };
-            if !is_lost_race(&failure, &lookup_keys) {
-                return Err(classify::<M, Mysql>(failure));
-            }
-            let winner = SelectByLookup::<M, Mysql, LockInShareMode>::new(lookup);
-            match fetch(conn, winner)? {
-                Some(row) => Ok((row, false)),
-                None => Err(Failure::Vanished),
-            }
-        })
+        }
     }
 
-    fn get_or_create_many<C>(
-        conn: &mut C,
-        items: &[(M::Lookup, M::Defaults)],
+    async fn update_or_create<S, F>(
+        session: &mut S,
+        lookup: &M::Lookup,
+        changes: &M::Changes,
+        create_defaults: F,
+    ) -> Result<(M, bool), Error>
+    where
+        S: Session<Backend = Self>,
+        F: FnOnce() -> Option<M::Defaults>,
+    {
+        let mut attempts = Attempts::new(session)?;
+        let mut defaults = LazyDefaults::new(create_defaults);
+        loop {
+            match update_insert_select(session, lookup, changes, &mut defaults).await {
+                Ok(found) => return Ok(found),
+                Err(failure) => attempts.failed(failure)?,
+            }
+        }
+    }
+
+    async fn get_or_create_many<S>(
+        session: &mut S,
+        items: &[Item<M>],
     ) -> Result<Vec<(M, bool)>, Error>
     where
-        C: LoadConnection<Backend = Self>,
+        S: Session<Backend = Self>,
     {
-        let chunk_len = MAX_BINDS / M::INSERT_COLUMNS.len().max(1);
-        bulk::get_or_create_many(conn, items, chunk_len, |conn, batch, attempt| {
-            // After a lost race, a locking read sees the winners' rows (see above).
-            let mut rows = if attempt == 1 {
-                load_all::<M, Numbered<M>, _, _>(
-                    conn,
-                    SelectStoredRows::<M, Mysql, NoLock>::new(batch),
-                )?
-            } else {
-                let stored = SelectStoredRows::<M, Mysql, LockInShareMode>::new(batch);
-                load_all::<M, Numbered<M>, _, _>(conn, stored)?
-            };
-            let mut found = vec![false; batch.len()];
-            for (number, created, _) in &mut rows {
-                *created = false;
-                if let Some(flag) = usize::try_from(*number - 1)
-                    .ok()
-                    .and_then(|i| found.get_mut(i))
-                {
-                    *flag = true;
-                }
+        let mut results = BulkResults::new(items.len());
+        for positions in results.chunks(MAX_BINDS / M::INSERT_COLUMNS.len().max(1)) {
+            let mut chunk = Chunk::start(positions, session)?;
+            while let Some(batch) = chunk.batch::<M>(items) {
+                let first_attempt = chunk.attempt_number() == 1;
+                let outcome = read_insert_read(session, &batch, first_attempt).await;
+                chunk.record(outcome, &mut results)?;
             }
-            let missing: Vec<usize> = (0..batch.len()).filter(|&i| !found[i]).collect();
-            if missing.is_empty() {
-                return Ok(rows);
-            }
-            let lookup_keys = unique_keys_of_lookup::<M, C>(conn)?;
-            let missing_items: Vec<&Item<M>> = missing.iter().map(|&i| batch[i]).collect();
-            let insert = ValuesStatement::<M, Mysql, InsertAll>::new(&missing_items);
-            match conn.execute_returning_count(&insert) {
-                Ok(_) => {}
-                // The missing keys stay unanswered and are asked for again.
-                Err(error) if is_lost_race(&error, &lookup_keys) => return Ok(rows),
-                Err(error) => return Err(classify::<M, Mysql>(error)),
-            }
-            // Every missing key was inserted by us, once: the first of each key is created.
-            let inserted = SelectStoredRows::<M, Mysql, NoLock>::new(&missing_items);
-            let inserted = load_all::<M, Numbered<M>, _, _>(conn, inserted)?;
-            rows.extend(bulk::renumber(inserted, &missing));
-            Ok(rows)
-        })
+        }
+        Ok(results.finish())
     }
+}
+
+/// One attempt of a single call.
+async fn select_insert_select<M, S, F>(
+    session: &mut S,
+    lookup: &M::Lookup,
+    defaults: &mut LazyDefaults<F, M::Defaults>,
+) -> Result<(M, bool), Failure>
+where
+    S: Session<Backend = Mysql>,
+    M: ModelSql<Mysql> + Selectable<Mysql> + FromSqlRow<RowType<M, Mysql>, Mysql>,
+    M::SelectExpression: QueryFragment<Mysql>,
+    <M::Table as QuerySource>::FromClause: QueryFragment<Mysql>,
+    Mysql: QueryMetadata<RowType<M, Mysql>>,
+    F: FnOnce() -> M::Defaults,
+{
+    if let Some(row) = fetch(session, SelectByLookup::<M, Mysql>::new(lookup)).await? {
+        return Ok((row, false));
+    }
+    let lookup_keys = unique_keys_of_lookup::<M, S>(session).await?;
+    let defaults: &M::Defaults = LazyCell::force(defaults);
+    let insert = Insert::<M, Mysql, NoTail>::new(lookup, defaults);
+    let failure = match session.execute(insert).await {
+        // A plain read sees our own insert, whatever the isolation level.
+        Ok(_) => {
+            return match fetch(session, SelectByLookup::<M, Mysql>::new(lookup)).await? {
+                Some(row) => Ok((row, true)),
+                None => Err(Failure::Vanished),
+            }
+        }
+        Err(error) => error,
+    };
+    if !is_lost_race(&failure, &lookup_keys) {
+        return Err(classify::<M, Mysql>(failure));
+    }
+    let winner = SelectByLookup::<M, Mysql, LockInShareMode>::new(lookup);
+    match fetch(session, winner).await? {
+        Some(row) => Ok((row, false)),
+        None => Err(Failure::Vanished),
+    }
+}
+
+/// One attempt of `update_or_create`: `UPDATE` (its count of matched rows says whether
+/// the row exists: Diesel asks MySQL for found rather than changed rows), else a plain
+/// `INSERT`; then read the row back. The unique indexes are checked first, since an
+/// `UPDATE` of a lookup without one could change several rows.
+async fn update_insert_select<M, S, F>(
+    session: &mut S,
+    lookup: &M::Lookup,
+    changes: &M::Changes,
+    defaults: &mut LazyDefaults<F, Option<M::Defaults>>,
+) -> Result<(M, bool), Failure>
+where
+    S: Session<Backend = Mysql>,
+    M: ModelSql<Mysql> + Selectable<Mysql> + FromSqlRow<RowType<M, Mysql>, Mysql>,
+    M::SelectExpression: QueryFragment<Mysql>,
+    <M::Table as QuerySource>::FromClause: QueryFragment<Mysql>,
+    Mysql: QueryMetadata<RowType<M, Mysql>>,
+    F: FnOnce() -> Option<M::Defaults>,
+{
+    let lookup_keys = unique_keys_of_lookup::<M, S>(session).await?;
+    let select = || SelectByLookup::<M, Mysql>::new(lookup);
+    let changed = M::changed_fields(changes) > 0;
+    if changed {
+        let update = UpdateByLookup::<M, Mysql, NoTail>::new(lookup, changes);
+        let matched = session
+            .execute(update)
+            .await
+            .map_err(classify::<M, Mysql>)?;
+        if matched > 0 {
+            return match fetch(session, select()).await? {
+                Some(row) => Ok((row, false)),
+                None => Err(Failure::Vanished),
+            };
+        }
+    }
+    // Unchanged, a stored row is the answer. Changed, a row the `UPDATE` left alone was
+    // stored meanwhile (updated in the next attempt), or is one of several (`NULL` keys),
+    // which `fetch` reports.
+    if !changed || M::NULLABLE_LOOKUP {
+        if let Some(row) = fetch(session, select()).await? {
+            return if changed {
+                Err(Failure::Vanished)
+            } else {
+                Ok((row, false))
+            };
+        }
+    }
+    let defaults = defaults_for_insert::<M, F>(changes, defaults);
+    let insert = Insert::<M, Mysql, NoTail>::of(lookup, InsertValues::Changed(changes, defaults));
+    match session.execute(insert).await {
+        Ok(_) => match fetch(session, select()).await? {
+            Some(row) => Ok((row, true)),
+            None => Err(Failure::Vanished),
+        },
+        // Lost the race to create it: update the winner's row in the next attempt.
+        Err(error) if is_lost_race(&error, &lookup_keys) => Err(Failure::Vanished),
+        Err(error) => Err(classify::<M, Mysql>(error)),
+    }
+}
+
+/// One attempt of a bulk chunk: read the stored rows; insert the missing keys, if any, and
+/// read what was inserted. After a lost race, the first read takes a shared lock, which
+/// sees the winners' rows (as in a single call).
+async fn read_insert_read<M, S>(
+    session: &mut S,
+    batch: &[&Item<M>],
+    first_attempt: bool,
+) -> Result<Vec<Numbered<M>>, Failure>
+where
+    S: Session<Backend = Mysql>,
+    M: ModelSql<Mysql> + Selectable<Mysql>,
+    Numbered<M>: FromSqlRow<(BigInt, Bool, RowType<M, Mysql>), Mysql>,
+    M::SelectExpression: QueryFragment<Mysql>,
+    <M::Table as QuerySource>::FromClause: QueryFragment<Mysql>,
+    Mysql: QueryMetadata<(BigInt, Bool, RowType<M, Mysql>)>,
+{
+    let mut rows = if first_attempt {
+        let stored = SelectStoredRows::<M, Mysql, NoLock>::new(batch);
+        load_all::<M, Numbered<M>, _, _>(session, stored).await?
+    } else {
+        let stored = SelectStoredRows::<M, Mysql, LockInShareMode>::new(batch);
+        load_all::<M, Numbered<M>, _, _>(session, stored).await?
+    };
+    let mut found = vec![false; batch.len()];
+    for (number, created, _) in &mut rows {
+        *created = false;
+        if let Some(flag) = usize::try_from(*number - 1)
+            .ok()
+            .and_then(|i| found.get_mut(i))
+        {
+            *flag = true;
+        }
+    }
+    let missing: Vec<usize> = (0..batch.len()).filter(|&i| !found[i]).collect();
+    if missing.is_empty() {
+        return Ok(rows);
+    }
+    let lookup_keys = unique_keys_of_lookup::<M, S>(session).await?;
+    let missing_items: Vec<&Item<M>> = missing.iter().map(|&i| batch[i]).collect();
+    let insert = ValuesStatement::<M, Mysql, InsertAll>::new(&missing_items);
+    match session.execute(insert).await {
+        Ok(_) => {}
+        // The missing keys stay unanswered and are asked for again.
+        Err(error) if is_lost_race(&error, &lookup_keys) => return Ok(rows),
+        Err(error) => return Err(classify::<M, Mysql>(error)),
+    }
+    // Every missing key was inserted by us, once: the first of each key is created.
+    let inserted = SelectStoredRows::<M, Mysql, NoLock>::new(&missing_items);
+    let inserted = load_all::<M, Numbered<M>, _, _>(session, inserted).await?;
+    rows.extend(bulk::renumber(inserted, &missing));
+    Ok(rows)
 }
 
 /// Whether a failed insert lost a race: a duplicate of one of the lookup's unique indexes.
@@ -199,10 +326,10 @@ fn same_key(name: &str, reported: &str) -> bool {
 static UNIQUE_KEYS: LazyLock<Mutex<HashMap<TypeId, Arc<[String]>>>> =
     LazyLock::new(Default::default);
 
-fn unique_keys_of_lookup<M, C>(conn: &mut C) -> Result<Arc<[String]>, Failure>
+async fn unique_keys_of_lookup<M, S>(session: &mut S) -> Result<Arc<[String]>, Failure>
 where
     M: Model,
-    C: LoadConnection<Backend = Mysql>,
+    S: Session<Backend = Mysql>,
     <M::Table as QuerySource>::FromClause: QueryFragment<Mysql>,
 {
     let cache = || UNIQUE_KEYS.lock().unwrap_or_else(PoisonError::into_inner);
@@ -212,7 +339,7 @@ where
     let classify = classify::<M, Mysql>;
     let (schema, table) = table_name::<M::Table>().map_err(classify)?;
     let query = UniqueIndexColumns { schema, table };
-    let rows: Vec<(String, String)> = diesel::RunQueryDsl::load(query, conn).map_err(classify)?;
+    let rows: Vec<(String, String)> = session.load(query).await.map_err(classify)?;
 
     let mut lookup: Vec<&str> = M::LOOKUP_COLUMNS.to_vec();
     lookup.sort_unstable();
@@ -288,8 +415,6 @@ impl QueryId for UniqueIndexColumns {
     type QueryId = Self;
     const HAS_STATIC_QUERY_ID: bool = true;
 }
-
-impl<Conn> diesel::RunQueryDsl<Conn> for UniqueIndexColumns {}
 
 impl Query for UniqueIndexColumns {
     type SqlType = (Text, Text);

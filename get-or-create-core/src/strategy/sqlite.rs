@@ -11,7 +11,6 @@
 //! written; that is reported as [`Error::TransactionMustBeRetried`] (use
 //! `immediate_transaction` to avoid it).
 
-use diesel::connection::LoadConnection;
 use diesel::deserialize::FromSqlRow;
 use diesel::expression::QueryMetadata;
 use diesel::query_builder::QueryFragment;
@@ -21,12 +20,13 @@ use diesel::sql_types::{BigInt, Bool};
 use diesel::sqlite::Sqlite;
 use diesel::Selectable;
 
-use super::bulk::{self, Numbered};
-use super::{load_all, returning};
+use super::bulk::{BulkResults, Chunk, Numbered};
+use super::{load_all, returning, Failure};
 use super::{BackendErrors, Strategy};
 use crate::model::ModelSql;
+use crate::session::Session;
 use crate::statement::{
-    BulkSyntax, InsertMissingReturningOrd, NoLock, RowType, SelectStoredRows, ValuesStatement,
+    BulkSyntax, InsertMissingReturningOrd, Item, NoLock, RowType, SelectStoredRows, ValuesStatement,
 };
 use crate::Error;
 
@@ -41,49 +41,83 @@ where
     <M::Table as QuerySource>::FromClause: QueryFragment<Sqlite>,
     Sqlite: QueryMetadata<RowType<M, Sqlite>> + QueryMetadata<(BigInt, Bool, RowType<M, Sqlite>)>,
 {
-    fn get_or_create_with<C, F>(
-        conn: &mut C,
+    async fn get_or_create_with<S, F>(
+        session: &mut S,
         lookup: &M::Lookup,
         defaults: F,
     ) -> Result<(M, bool), Error>
     where
-        C: LoadConnection<Backend = Self>,
+        S: Session<Backend = Self>,
         F: FnOnce() -> M::Defaults,
     {
-        returning::get_or_create(conn, lookup, defaults)
+        returning::get_or_create(session, lookup, defaults).await
     }
 
-    fn get_or_create_many<C>(
-        conn: &mut C,
-        items: &[(M::Lookup, M::Defaults)],
+    async fn update_or_create<S, F>(
+        session: &mut S,
+        lookup: &M::Lookup,
+        changes: &M::Changes,
+        create_defaults: F,
+    ) -> Result<(M, bool), Error>
+    where
+        S: Session<Backend = Self>,
+        F: FnOnce() -> Option<M::Defaults>,
+    {
+        returning::update_or_create(session, lookup, changes, create_defaults).await
+    }
+
+    async fn get_or_create_many<S>(
+        session: &mut S,
+        items: &[Item<M>],
     ) -> Result<Vec<(M, bool)>, Error>
     where
-        C: LoadConnection<Backend = Self>,
+        S: Session<Backend = Self>,
     {
-        let chunk_len = MAX_BINDS / M::INSERT_COLUMNS.len().max(1);
-        bulk::get_or_create_many(conn, items, chunk_len, |conn, batch, _| {
-            let insert = ValuesStatement::<M, Sqlite, InsertMissingReturningOrd>::new(batch);
-            let mut created = vec![false; batch.len() + 1];
-            for number in load_all::<M, i64, _, _>(conn, insert)? {
-                if let Some(flag) = usize::try_from(number)
-                    .ok()
-                    .and_then(|n| created.get_mut(n))
-                {
-                    *flag = true;
-                }
+        let mut results = BulkResults::new(items.len());
+        for positions in results.chunks(MAX_BINDS / M::INSERT_COLUMNS.len().max(1)) {
+            let mut chunk = Chunk::start(positions, session)?;
+            while let Some(batch) = chunk.batch::<M>(items) {
+                let outcome = insert_then_read(session, &batch).await;
+                chunk.record(outcome, &mut results)?;
             }
-            let stored = SelectStoredRows::<M, Sqlite, NoLock>::new(batch);
-            let rows = load_all::<M, Numbered<M>, _, _>(conn, stored)?;
-            Ok(rows
-                .into_iter()
-                .map(|(number, _, row)| {
-                    let created =
-                        usize::try_from(number).is_ok_and(|n| created.get(n) == Some(&true));
-                    (number, created, row)
-                })
-                .collect())
-        })
+        }
+        Ok(results.finish())
     }
+}
+
+/// One attempt of a bulk chunk: insert the missing keys, returning their positions, then
+/// read every item's row.
+async fn insert_then_read<M, S>(
+    session: &mut S,
+    batch: &[&Item<M>],
+) -> Result<Vec<Numbered<M>>, Failure>
+where
+    S: Session<Backend = Sqlite>,
+    M: ModelSql<Sqlite> + Selectable<Sqlite>,
+    Numbered<M>: FromSqlRow<(BigInt, Bool, RowType<M, Sqlite>), Sqlite>,
+    M::SelectExpression: QueryFragment<Sqlite>,
+    <M::Table as QuerySource>::FromClause: QueryFragment<Sqlite>,
+    Sqlite: QueryMetadata<BigInt> + QueryMetadata<(BigInt, Bool, RowType<M, Sqlite>)>,
+{
+    let insert = ValuesStatement::<M, Sqlite, InsertMissingReturningOrd>::new(batch);
+    let mut created = vec![false; batch.len() + 1];
+    for number in load_all::<M, i64, _, _>(session, insert).await? {
+        if let Some(flag) = usize::try_from(number)
+            .ok()
+            .and_then(|n| created.get_mut(n))
+        {
+            *flag = true;
+        }
+    }
+    let stored = SelectStoredRows::<M, Sqlite, NoLock>::new(batch);
+    let rows = load_all::<M, Numbered<M>, _, _>(session, stored).await?;
+    Ok(rows
+        .into_iter()
+        .map(|(number, _, row)| {
+            let created = usize::try_from(number).is_ok_and(|n| created.get(n) == Some(&true));
+            (number, created, row)
+        })
+        .collect())
 }
 
 impl BackendErrors for Sqlite {
