@@ -187,7 +187,7 @@ fn bench_backend<B: Many>(c: &mut Criterion, mode: &RunMode, report: &mut String
              | call | total | us per key | keys/s |\n|---|---:|---:|---:|\n\
              | get_or_create_many | {b:.1} ms | {bk:.2} | {bs:.0} |\n\
              | loop of get_or_create | {s:.1} ms | {sk:.2} | {ss:.0} |\n\n\
-             bulk is {x:.1}x faster than the loop\n",
+             the loop takes {x:.2}x the time of get_or_create_many\n",
             name = B::NAME,
             b = bulk.as_secs_f64() * 1e3,
             bk = bulk.as_secs_f64() * 1e6 / n as f64,
