@@ -38,6 +38,8 @@ macro_rules! for_each_backend {
     };
 }
 
+pub mod asynchronous;
+
 pub mod schema {
     diesel::table! {
         users (id) {
