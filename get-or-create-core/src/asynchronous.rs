@@ -140,38 +140,76 @@ pub trait AsyncGetOrCreate: GetOrCreate {
 impl<M: GetOrCreate> AsyncGetOrCreate for M {}
 
 /// [`retry_transaction`](crate::retry_transaction) for async transactions: reruns
-/// `transaction` while it fails with an error that asks for a retry, at most
+/// `transaction` on `conn` while it fails with an error that asks for a retry, at most
 /// `max_attempts` times, waiting 1 ms, 2 ms, 4 ms, .. up to 64 ms between attempts (on the
 /// tokio timer).
+///
+/// `transaction` gets the connection as its argument, like diesel-async's own
+/// `transaction`, and its future must be `Send`: so the returned future is `Send` too, and
+/// runs in `tokio::spawn` and in web handlers.
 ///
 /// ```no_run
 /// use diesel_async::{AsyncConnection, AsyncPgConnection};
 /// use get_or_create_core::{retry_transaction_async, Error};
 ///
-/// async fn transfer(conn: &mut AsyncPgConnection) -> Result<u32, Error> {
-///     retry_transaction_async(5, async || {
+/// async fn transfer(conn: &mut AsyncPgConnection, note: &str) -> Result<u32, Error> {
+///     retry_transaction_async(conn, 5, async |conn| {
 ///         conn.transaction::<_, Error, _>(async |conn| {
-///             // get_or_create calls and other queries on `conn`
+///             // get_or_create calls and other queries on `conn`, using `note`
 ///             Ok(42)
 ///         })
 ///         .await
 ///     })
 ///     .await
 /// }
+/// # fn assert_send<T: Send>(_: T) {}
+/// # fn spawnable(conn: &mut AsyncPgConnection) { assert_send(transfer(conn, "")) }
 /// ```
-pub async fn retry_transaction_async<T, E, F>(max_attempts: u32, mut transaction: F) -> Result<T, E>
+// Not an `async fn`: the `+ Send` of the signature, checked here under the bounds, is
+// what makes the future `Send` at the caller.
+#[allow(clippy::manual_async_fn)]
+pub fn retry_transaction_async<'c, C, T, E, F>(
+    conn: &'c mut C,
+    max_attempts: u32,
+    mut transaction: F,
+) -> impl Future<Output = Result<T, E>> + Send + 'c
 where
-    F: AsyncFnMut() -> Result<T, E>,
-    E: MustRetryTransaction,
+    C: Send,
+    T: Send,
+    E: MustRetryTransaction + Send,
+    F: for<'r> AsyncFnMut(&'r mut C) -> Result<T, E>
+        + for<'r> TransactionFn<&'r mut C, Result<T, E>, Future: Send>
+        + Send
+        + 'c,
 {
-    let mut attempt = 1;
-    loop {
-        match transaction().await {
-            Err(error) if error.must_retry_transaction() && attempt < max_attempts => {
-                tokio::time::sleep(Duration::from_millis(1 << (attempt - 1).min(6))).await;
-                attempt += 1;
+    async move {
+        let mut attempt = 1;
+        loop {
+            match transaction(&mut *conn).await {
+                Err(error) if error.must_retry_transaction() && attempt < max_attempts => {
+                    tokio::time::sleep(Duration::from_millis(1 << (attempt - 1).min(6))).await;
+                    attempt += 1;
+                }
+                result => return result,
             }
-            result => return result,
         }
     }
+}
+
+/// The closure of [`retry_transaction_async`] as a function returning a nameable future,
+/// so that its future can be required to be `Send`: `AsyncFnMut`'s own future type is not
+/// nameable on stable Rust, and without the bound rustc cannot prove the retry loop's
+/// future `Send` (it fails with "implementation of `Send` is not general enough"). The
+/// same device as diesel-async's `AsyncFunc`. Implemented for every such closure.
+pub trait TransactionFn<A, R>: FnMut(A) -> <Self as TransactionFn<A, R>>::Future {
+    /// The closure's future.
+    type Future: Future<Output = R>;
+}
+
+impl<A, R, F, Fut> TransactionFn<A, R> for F
+where
+    F: FnMut(A) -> Fut,
+    Fut: Future<Output = R>,
+{
+    type Future = Fut;
 }

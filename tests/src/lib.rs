@@ -72,6 +72,8 @@ macro_rules! __backend_module {
     };
 }
 
+pub mod asynchronous;
+
 pub mod schema {
     diesel::table! {
         users (id) {
