@@ -28,6 +28,7 @@ const INPUT: &str = "__goc_i";
 const VALUES: &str = "__goc_v";
 const ORD: &str = "__goc_ord";
 const FIRST: &str = "__goc_first";
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))] // PostgreSQL only
 const INSERTED: &str = "__goc_inserted";
 
 /// Where the backends' SQL for bulk statements differs.
@@ -40,6 +41,7 @@ pub trait BulkSyntax: Backend {
     /// Whether a list of rows must be written `SELECT .. UNION ALL SELECT ..` rather than
     /// `VALUES (..), (..)`: MariaDB 10.11 reads bind parameters inside `VALUES` as empty
     /// values.
+    #[cfg_attr(not(feature = "mysql"), allow(dead_code))] // read for MySQL only
     const ROWS_AS_UNION: bool = false;
 }
 
@@ -176,6 +178,7 @@ fn push_on_conflict_do_nothing<M: Model, DB: Backend>(
     Ok(())
 }
 
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))] // PostgreSQL only
 /// PostgreSQL's bulk get-or-create of one chunk, in one statement:
 ///
 /// ```sql
@@ -198,9 +201,11 @@ pub struct UnnestGetOrCreate<'a, M: ModelArrays<DB> + Selectable<DB>, DB: Backen
     selection: M::SelectExpression,
 }
 
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))] // PostgreSQL only
 /// The [`StatementId`] kind of an [`UnnestGetOrCreate`].
 pub struct UnnestGetOrCreateKind;
 
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))] // PostgreSQL only
 impl<'a, M, DB> UnnestGetOrCreate<'a, M, DB>
 where
     M: ModelArrays<DB> + Selectable<DB>,
@@ -317,6 +322,7 @@ where
     push_keys_match::<M, DB, F>(Relation::Table(from), Relation::Alias(INPUT), out)
 }
 
+#[cfg_attr(not(any(feature = "sqlite", feature = "mysql")), allow(dead_code))] // SQLite, MySQL
 /// Which columns a `VALUES` list carries.
 #[derive(Clone, Copy)]
 enum ValueColumns {
@@ -324,6 +330,7 @@ enum ValueColumns {
     Insert,
 }
 
+#[cfg_attr(not(any(feature = "sqlite", feature = "mysql")), allow(dead_code))] // SQLite, MySQL
 /// `WITH __goc_v(__goc_ord, <columns>) AS (VALUES (1, $1, ..), (2, ..)),
 /// __goc_i AS (SELECT *, <first of key> FROM __goc_v) `
 fn push_values_input<'b, M, DB>(
@@ -375,6 +382,7 @@ where
     Ok(())
 }
 
+#[cfg_attr(not(any(feature = "sqlite", feature = "mysql")), allow(dead_code))] // SQLite, MySQL
 /// The rows of a chunk spelled out as a `VALUES` list (SQLite, MySQL/MariaDB). Its text
 /// depends on the number of rows, so it is not kept as a prepared statement.
 pub struct ValuesStatement<'a, M: Model + Selectable<DB>, DB: Backend, Kind> {
@@ -384,6 +392,7 @@ pub struct ValuesStatement<'a, M: Model + Selectable<DB>, DB: Backend, Kind> {
     _marker: PhantomData<Kind>,
 }
 
+#[cfg_attr(not(any(feature = "sqlite", feature = "mysql")), allow(dead_code))] // SQLite, MySQL
 impl<'a, M, DB, Kind> ValuesStatement<'a, M, DB, Kind>
 where
     M: Model + Selectable<DB>,
@@ -408,21 +417,25 @@ where
     const HAS_STATIC_QUERY_ID: bool = false;
 }
 
+#[cfg_attr(not(any(feature = "sqlite", feature = "mysql")), allow(dead_code))] // SQLite, MySQL
 /// `WITH .. SELECT __goc_ord, __goc_first, <model columns> FROM __goc_i JOIN <table>
 /// ON <keys match> [LOCK IN SHARE MODE]`: the stored rows of the chunk's keys.
 pub struct SelectStored<Lock>(PhantomData<Lock>);
 
+#[cfg_attr(not(any(feature = "sqlite", feature = "mysql")), allow(dead_code))] // SQLite, MySQL
 /// SQLite: `WITH .. INSERT INTO <table> (..) SELECT .. FROM __goc_i WHERE __goc_first
 /// AND NOT EXISTS (<stored>) ORDER BY <lookup> ON CONFLICT (<lookup>) DO NOTHING
 /// RETURNING (SELECT __goc_ord FROM __goc_i WHERE __goc_first AND <keys match>)`: the
 /// positions of the rows this statement inserted.
 pub struct InsertMissingReturningOrd;
 
+#[cfg_attr(not(any(feature = "sqlite", feature = "mysql")), allow(dead_code))] // SQLite, MySQL
 /// MySQL/MariaDB: `INSERT INTO <table> (..) WITH .. SELECT .. FROM __goc_i WHERE
 /// __goc_first ORDER BY <lookup>`, for keys just found missing: a key stored meanwhile
 /// fails the statement with a duplicate key, as a single insert does.
 pub struct InsertAll;
 
+#[cfg_attr(not(any(feature = "sqlite", feature = "mysql")), allow(dead_code))] // SQLite, MySQL
 /// A [`ValuesStatement`] that reads the stored rows of its keys.
 pub type SelectStoredRows<'a, M, DB, Lock> = ValuesStatement<'a, M, DB, SelectStored<Lock>>;
 

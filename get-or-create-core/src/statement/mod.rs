@@ -267,6 +267,7 @@ where
     }
 }
 
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))] // PostgreSQL only
 /// `INSERT INTO <table> (<columns>) SELECT $1, $2, .. WHERE NOT EXISTS (SELECT 1 FROM
 /// <table> WHERE <lookup>) ON CONFLICT (<lookup columns>) DO NOTHING RETURNING <model
 /// columns>`: the insert of PostgreSQL's one-statement calls, which runs only when the
@@ -300,6 +301,7 @@ where
     selection.walk_ast(out.reborrow())
 }
 
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))] // PostgreSQL only
 /// PostgreSQL's whole get-or-create in one statement, for a row that exists and for one
 /// that does not:
 ///
@@ -326,9 +328,11 @@ pub struct SelectOrInsert<'a, M: Model + Selectable<DB>, DB: Backend> {
     _marker: PhantomData<DB>,
 }
 
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))] // PostgreSQL only
 /// The [`StatementId`] kind of a [`SelectOrInsert`].
 pub struct SelectOrInsertKind;
 
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))] // PostgreSQL only
 impl<'a, M, DB> SelectOrInsert<'a, M, DB>
 where
     M: Model + Selectable<DB>,
@@ -489,6 +493,7 @@ where
     }
 }
 
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))] // PostgreSQL only
 /// PostgreSQL's whole update-or-create in one statement:
 ///
 /// ```sql
@@ -507,6 +512,7 @@ pub struct UpdateOrInsert<'a, M: Model + Selectable<DB>, DB: Backend> {
     values: InsertValues<'a, M>,
 }
 
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))] // PostgreSQL only
 impl<'a, M, DB> UpdateOrInsert<'a, M, DB>
 where
     M: Model + Selectable<DB>,

@@ -80,6 +80,7 @@ impl Chunk {
     }
 
     /// Which attempt comes next, from 1.
+    #[cfg_attr(not(feature = "mysql"), allow(dead_code))] // MySQL only
     pub(crate) fn attempt_number(&self) -> u32 {
         self.attempts.next_number()
     }
@@ -141,6 +142,7 @@ fn place<M: Model>(
 
 /// The rows of `numbered`, renumbered from positions among `subset` to positions among
 /// the attempt's items, where `subset[k]` is the 0-based position of the `k + 1`th.
+#[cfg_attr(not(feature = "mysql"), allow(dead_code))] // MySQL only
 pub(crate) fn renumber<M>(numbered: Vec<Numbered<M>>, subset: &[usize]) -> Vec<Numbered<M>> {
     numbered
         .into_iter()

@@ -189,6 +189,7 @@ impl Attempts {
     }
 
     /// Which attempt comes next, from 1.
+    #[cfg_attr(not(feature = "mysql"), allow(dead_code))] // MySQL only
     pub(crate) fn next_number(&self) -> u32 {
         self.made + 1
     }
