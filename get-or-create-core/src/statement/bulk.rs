@@ -178,7 +178,6 @@ fn push_on_conflict_do_nothing<M: Model, DB: Backend>(
     Ok(())
 }
 
-#[cfg_attr(not(feature = "postgres"), allow(dead_code))] // PostgreSQL only
 /// PostgreSQL's bulk get-or-create of one chunk, in one statement:
 ///
 /// ```sql
@@ -195,14 +194,15 @@ fn push_on_conflict_do_nothing<M: Model, DB: Backend>(
 /// As with [`SelectOrInsert`](super::SelectOrInsert), a key whose row a concurrent
 /// transaction committed after the statement's snapshot comes back in neither part; the
 /// caller asks again for those keys.
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))] // PostgreSQL only
 pub struct UnnestGetOrCreate<'a, M: ModelArrays<DB> + Selectable<DB>, DB: Backend> {
     arrays: M::Arrays<'a>,
     from: <M::Table as QuerySource>::FromClause,
     selection: M::SelectExpression,
 }
 
-#[cfg_attr(not(feature = "postgres"), allow(dead_code))] // PostgreSQL only
 /// The [`StatementId`] kind of an [`UnnestGetOrCreate`].
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))] // PostgreSQL only
 pub struct UnnestGetOrCreateKind;
 
 #[cfg_attr(not(feature = "postgres"), allow(dead_code))] // PostgreSQL only
@@ -322,17 +322,17 @@ where
     push_keys_match::<M, DB, F>(Relation::Table(from), Relation::Alias(INPUT), out)
 }
 
-#[cfg_attr(not(any(feature = "sqlite", feature = "mysql")), allow(dead_code))] // SQLite, MySQL
 /// Which columns a `VALUES` list carries.
+#[cfg_attr(not(any(feature = "sqlite", feature = "mysql")), allow(dead_code))] // SQLite, MySQL
 #[derive(Clone, Copy)]
 enum ValueColumns {
     Lookup,
     Insert,
 }
 
-#[cfg_attr(not(any(feature = "sqlite", feature = "mysql")), allow(dead_code))] // SQLite, MySQL
 /// `WITH __goc_v(__goc_ord, <columns>) AS (VALUES (1, $1, ..), (2, ..)),
 /// __goc_i AS (SELECT *, <first of key> FROM __goc_v) `
+#[cfg_attr(not(any(feature = "sqlite", feature = "mysql")), allow(dead_code))] // SQLite, MySQL
 fn push_values_input<'b, M, DB>(
     items: &'b [&Item<M>],
     columns: ValueColumns,
@@ -382,9 +382,9 @@ where
     Ok(())
 }
 
-#[cfg_attr(not(any(feature = "sqlite", feature = "mysql")), allow(dead_code))] // SQLite, MySQL
 /// The rows of a chunk spelled out as a `VALUES` list (SQLite, MySQL/MariaDB). Its text
 /// depends on the number of rows, so it is not kept as a prepared statement.
+#[cfg_attr(not(any(feature = "sqlite", feature = "mysql")), allow(dead_code))] // SQLite, MySQL
 pub struct ValuesStatement<'a, M: Model + Selectable<DB>, DB: Backend, Kind> {
     items: &'a [&'a Item<M>],
     from: <M::Table as QuerySource>::FromClause,
@@ -417,26 +417,30 @@ where
     const HAS_STATIC_QUERY_ID: bool = false;
 }
 
-#[cfg_attr(not(any(feature = "sqlite", feature = "mysql")), allow(dead_code))] // SQLite, MySQL
 /// `WITH .. SELECT __goc_ord, __goc_first, <model columns> FROM __goc_i JOIN <table>
 /// ON <keys match> [LOCK IN SHARE MODE]`: the stored rows of the chunk's keys.
+#[cfg_attr(not(feature = "mysql"), allow(dead_code))] // MySQL only
 pub struct SelectStored<Lock>(PhantomData<Lock>);
 
-#[cfg_attr(not(any(feature = "sqlite", feature = "mysql")), allow(dead_code))] // SQLite, MySQL
 /// SQLite: `WITH .. INSERT INTO <table> (..) SELECT .. FROM __goc_i WHERE __goc_first
 /// AND NOT EXISTS (<stored>) ORDER BY <lookup> ON CONFLICT (<lookup>) DO NOTHING
-/// RETURNING (SELECT __goc_ord FROM __goc_i WHERE __goc_first AND <keys match>)`: the
-/// positions of the rows this statement inserted.
-pub struct InsertMissingReturningOrd;
+/// RETURNING rowid`: the rows this statement inserted, told apart from stored ones by
+/// their `rowid` (so the table needs one: not `WITHOUT ROWID`).
+#[cfg_attr(not(feature = "sqlite"), allow(dead_code))] // SQLite only
+pub struct InsertMissingReturningRowid;
 
-#[cfg_attr(not(any(feature = "sqlite", feature = "mysql")), allow(dead_code))] // SQLite, MySQL
+/// SQLite: [`SelectStored`] with each row's `rowid` after its position and first flag.
+#[cfg_attr(not(feature = "sqlite"), allow(dead_code))] // SQLite only
+pub struct SelectStoredWithRowid;
+
 /// MySQL/MariaDB: `INSERT INTO <table> (..) WITH .. SELECT .. FROM __goc_i WHERE
 /// __goc_first ORDER BY <lookup>`, for keys just found missing: a key stored meanwhile
 /// fails the statement with a duplicate key, as a single insert does.
+#[cfg_attr(not(feature = "mysql"), allow(dead_code))] // MySQL only
 pub struct InsertAll;
 
-#[cfg_attr(not(any(feature = "sqlite", feature = "mysql")), allow(dead_code))] // SQLite, MySQL
 /// A [`ValuesStatement`] that reads the stored rows of its keys.
+#[cfg_attr(not(feature = "mysql"), allow(dead_code))] // MySQL only
 pub type SelectStoredRows<'a, M, DB, Lock> = ValuesStatement<'a, M, DB, SelectStored<Lock>>;
 
 impl<M, DB, Lock> Query for ValuesStatement<'_, M, DB, SelectStored<Lock>>
@@ -468,16 +472,45 @@ where
     }
 }
 
-impl<M, DB> Query for ValuesStatement<'_, M, DB, InsertMissingReturningOrd>
+impl<M, DB> Query for ValuesStatement<'_, M, DB, SelectStoredWithRowid>
 where
     M: Model + Selectable<DB>,
     DB: Backend,
 {
-    /// The position in the chunk of an inserted row.
+    /// The row's position in the chunk, whether it is the first with its key, its `rowid`,
+    /// the row.
+    type SqlType = (BigInt, Bool, BigInt, RowType<M, DB>);
+}
+
+impl<M, DB> QueryFragment<DB> for ValuesStatement<'_, M, DB, SelectStoredWithRowid>
+where
+    M: ModelSql<DB> + Selectable<DB>,
+    M::SelectExpression: QueryFragment<DB>,
+    <M::Table as QuerySource>::FromClause: QueryFragment<DB>,
+    DB: BulkSyntax + DieselReserveSpecialization,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        push_values_input::<M, DB>(self.items, ValueColumns::Lookup, &mut out)?;
+        out.push_sql("SELECT ");
+        push_ord_and_first(&mut out)?;
+        out.push_sql(", ");
+        self.from.walk_ast(out.reborrow())?;
+        out.push_sql(".rowid, ");
+        self.selection.walk_ast(out.reborrow())?;
+        push_input_join_table::<M, DB, _>(&self.from, &mut out)
+    }
+}
+
+impl<M, DB> Query for ValuesStatement<'_, M, DB, InsertMissingReturningRowid>
+where
+    M: Model + Selectable<DB>,
+    DB: Backend,
+{
+    /// The `rowid` of an inserted row.
     type SqlType = BigInt;
 }
 
-impl<M, DB> QueryFragment<DB> for ValuesStatement<'_, M, DB, InsertMissingReturningOrd>
+impl<M, DB> QueryFragment<DB> for ValuesStatement<'_, M, DB, InsertMissingReturningRowid>
 where
     M: ModelSql<DB> + Selectable<DB>,
     <M::Table as QuerySource>::FromClause: QueryFragment<DB>,
@@ -490,15 +523,9 @@ where
         push_not_yet_stored::<M, DB, _>(from, &mut out)?;
         push_insert_order::<M, DB>(&mut out)?;
         push_on_conflict_do_nothing::<M, DB>(&mut out)?;
-        out.push_sql(" RETURNING (SELECT ");
-        out.push_identifier(ORD)?;
-        out.push_sql(" FROM ");
-        out.push_identifier(INPUT)?;
-        out.push_sql(" WHERE ");
-        out.push_identifier(FIRST)?;
-        out.push_sql(" AND ");
-        push_keys_match::<M, DB, _>(Relation::Table(from), Relation::Alias(INPUT), &mut out)?;
-        out.push_sql(")");
+        // Not the items' positions: a correlated lookup in the input per returned row
+        // would make a chunk cost quadratic time.
+        out.push_sql(" RETURNING rowid");
         Ok(())
     }
 }

@@ -267,11 +267,11 @@ where
     }
 }
 
-#[cfg_attr(not(feature = "postgres"), allow(dead_code))] // PostgreSQL only
 /// `INSERT INTO <table> (<columns>) SELECT $1, $2, .. WHERE NOT EXISTS (SELECT 1 FROM
 /// <table> WHERE <lookup>) ON CONFLICT (<lookup columns>) DO NOTHING RETURNING <model
 /// columns>`: the insert of PostgreSQL's one-statement calls, which runs only when the
 /// statement's snapshot holds no row of the key.
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))] // PostgreSQL only
 fn push_insert_if_missing<'b, M, DB>(
     table: &'b <M::Table as QuerySource>::FromClause,
     lookup: &'b M::Lookup,
@@ -301,7 +301,6 @@ where
     selection.walk_ast(out.reborrow())
 }
 
-#[cfg_attr(not(feature = "postgres"), allow(dead_code))] // PostgreSQL only
 /// PostgreSQL's whole get-or-create in one statement, for a row that exists and for one
 /// that does not:
 ///
@@ -320,6 +319,7 @@ where
 /// row, except when a concurrent transaction committed the row after the snapshot was
 /// taken: then the insert does nothing, the read cannot see it, and the statement returns
 /// no row. The caller then reads again with a new statement.
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))] // PostgreSQL only
 pub struct SelectOrInsert<'a, M: Model + Selectable<DB>, DB: Backend> {
     lookup: &'a M::Lookup,
     defaults: &'a M::Defaults,
@@ -328,8 +328,8 @@ pub struct SelectOrInsert<'a, M: Model + Selectable<DB>, DB: Backend> {
     _marker: PhantomData<DB>,
 }
 
-#[cfg_attr(not(feature = "postgres"), allow(dead_code))] // PostgreSQL only
 /// The [`StatementId`] kind of a [`SelectOrInsert`].
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))] // PostgreSQL only
 pub struct SelectOrInsertKind;
 
 #[cfg_attr(not(feature = "postgres"), allow(dead_code))] // PostgreSQL only
@@ -493,7 +493,6 @@ where
     }
 }
 
-#[cfg_attr(not(feature = "postgres"), allow(dead_code))] // PostgreSQL only
 /// PostgreSQL's whole update-or-create in one statement:
 ///
 /// ```sql
@@ -507,6 +506,7 @@ where
 ///
 /// As with [`SelectOrInsert`], a row committed after the statement's snapshot makes it
 /// return nothing, and the caller asks again.
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))] // PostgreSQL only
 pub struct UpdateOrInsert<'a, M: Model + Selectable<DB>, DB: Backend> {
     update: UpdateByLookup<'a, M, DB, Returning>,
     values: InsertValues<'a, M>,

@@ -1,7 +1,7 @@
 //! SQLite: the shared `RETURNING` flow (see `returning.rs`), with SQLite's errors.
 //!
 //! `get_or_create_many` sends two statements per chunk: an insert of the chunk's missing
-//! keys that returns their positions, then a read of all the chunk's rows. SQLite runs
+//! keys that returns their `rowid`s, then a read of all the chunk's rows with theirs. SQLite runs
 //! one writer at a time, so nothing can slip in between the insert's check and its write.
 //!
 //! Needs SQLite 3.35 or newer for `RETURNING`. Each statement runs on its own outside a
@@ -10,6 +10,8 @@
 //! the upgrade to a write with `database is locked` as soon as another connection has
 //! written; that is reported as [`Error::TransactionMustBeRetried`] (use
 //! `immediate_transaction` to avoid it).
+
+use std::collections::HashSet;
 
 use diesel::deserialize::FromSqlRow;
 use diesel::expression::QueryMetadata;
@@ -22,7 +24,7 @@ use super::{load_all, returning, Failure};
 use super::{BackendErrors, Stored, Strategy};
 use crate::session::Session;
 use crate::statement::{
-    BulkSyntax, InsertMissingReturningOrd, Item, NoLock, RowType, SelectStoredRows, ValuesStatement,
+    BulkSyntax, InsertMissingReturningRowid, Item, RowType, SelectStoredWithRowid, ValuesStatement,
 };
 use crate::Error;
 
@@ -32,8 +34,9 @@ const MAX_BINDS: usize = 32_766;
 impl<M> Strategy<M> for Sqlite
 where
     M: Stored<Sqlite>,
-    Numbered<M>: FromSqlRow<(BigInt, Bool, RowType<M, Sqlite>), Sqlite>,
-    Sqlite: QueryMetadata<RowType<M, Sqlite>> + QueryMetadata<(BigInt, Bool, RowType<M, Sqlite>)>,
+    (i64, bool, i64, M): FromSqlRow<(BigInt, Bool, BigInt, RowType<M, Sqlite>), Sqlite>,
+    Sqlite: QueryMetadata<RowType<M, Sqlite>>
+        + QueryMetadata<(BigInt, Bool, BigInt, RowType<M, Sqlite>)>,
 {
     async fn get_or_create_with<S, F>(
         session: &mut S,
@@ -79,8 +82,9 @@ where
     }
 }
 
-/// One attempt of a bulk chunk: insert the missing keys, returning their positions, then
-/// read every item's row.
+/// One attempt of a bulk chunk: insert the missing keys, returning their `rowid`s, then
+/// read every item's row with its `rowid`. A row is created for the first item of its key
+/// when the insert returned its `rowid`.
 async fn insert_then_read<M, S>(
     session: &mut S,
     batch: &[&Item<M>],
@@ -88,27 +92,19 @@ async fn insert_then_read<M, S>(
 where
     S: Session<Backend = Sqlite>,
     M: Stored<Sqlite>,
-    Numbered<M>: FromSqlRow<(BigInt, Bool, RowType<M, Sqlite>), Sqlite>,
-    Sqlite: QueryMetadata<BigInt> + QueryMetadata<(BigInt, Bool, RowType<M, Sqlite>)>,
+    (i64, bool, i64, M): FromSqlRow<(BigInt, Bool, BigInt, RowType<M, Sqlite>), Sqlite>,
+    Sqlite: QueryMetadata<BigInt> + QueryMetadata<(BigInt, Bool, BigInt, RowType<M, Sqlite>)>,
 {
-    let insert = ValuesStatement::<M, Sqlite, InsertMissingReturningOrd>::new(batch);
-    let mut created = vec![false; batch.len() + 1];
-    for number in load_all::<M, i64, _, _>(session, insert).await? {
-        if let Some(flag) = usize::try_from(number)
-            .ok()
-            .and_then(|n| created.get_mut(n))
-        {
-            *flag = true;
-        }
-    }
-    let stored = SelectStoredRows::<M, Sqlite, NoLock>::new(batch);
-    let rows = load_all::<M, Numbered<M>, _, _>(session, stored).await?;
+    let insert = ValuesStatement::<M, Sqlite, InsertMissingReturningRowid>::new(batch);
+    let inserted: HashSet<i64> = load_all::<M, i64, _, _>(session, insert)
+        .await?
+        .into_iter()
+        .collect();
+    let stored = ValuesStatement::<M, Sqlite, SelectStoredWithRowid>::new(batch);
+    let rows: Vec<(i64, bool, i64, M)> = load_all::<M, _, _, _>(session, stored).await?;
     Ok(rows
         .into_iter()
-        .map(|(number, _, row)| {
-            let created = usize::try_from(number).is_ok_and(|n| created.get(n) == Some(&true));
-            (number, created, row)
-        })
+        .map(|(number, first, rowid, row)| (number, first && inserted.contains(&rowid), row))
         .collect())
 }
 
