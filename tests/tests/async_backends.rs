@@ -30,6 +30,7 @@ get_or_create_tests::for_each_backend_async!(
     another_unique_constraint,
     lookup_without_unique_index,
     many,
+    update_or_create,
     deadpool_pool,
     bb8_pool,
     race,
@@ -83,6 +84,32 @@ async fn miss_then_hit<D: AsyncTestDb>() {
         "a hit returns the row and writes no defaults"
     );
     assert_eq!(D::users(&mut db.connect()), [created]);
+}
+
+/// `update_or_create` creates, then `update_or_create_with` changes one field of the
+/// stored row without calling its create defaults.
+async fn update_or_create<D: AsyncTestDb>() {
+    let db = D::create();
+    let mut conn = db.connect_async().await;
+    let (created, was_created) =
+        <User as AsyncGetOrCreate>::update_or_create(&mut conn, ann(), ann_defaults())
+            .await
+            .unwrap();
+    assert!(was_created, "{}", D::NAME);
+    let changes = UserChanges {
+        karma: Some(9),
+        ..Default::default()
+    };
+    let (updated, was_created) =
+        <User as AsyncGetOrCreate>::update_or_create_with(&mut conn, ann(), changes, || {
+            panic!("create defaults are not needed for a stored row")
+        })
+        .await
+        .unwrap();
+    assert!(!was_created, "{}", D::NAME);
+    assert_eq!(updated.id, created.id);
+    assert_eq!((updated.name.as_str(), updated.karma), ("Ann", 9));
+    assert_eq!(D::users(&mut db.connect()), [updated]);
 }
 
 async fn lazy_defaults_run_only_on_a_miss<D: AsyncTestDb>() {
