@@ -48,7 +48,8 @@ pub enum Error {
         columns: &'static [&'static str],
     },
 
-    /// Creating the row violated a unique constraint that is not the lookup's.
+    /// Creating (or, in `update_or_create`, changing) the row violated a unique constraint
+    /// that is not the lookup's.
     ///
     /// Happens when a default value clashes with an existing row, for example a
     /// `#[default] username` that another row already has.
@@ -67,8 +68,10 @@ pub enum Error {
     /// cannot keep two concurrent callers from creating the same row twice.
     ///
     /// Detected before any row is written: PostgreSQL and SQLite refuse the `ON CONFLICT`
-    /// clause; on MySQL/MariaDB the library reads the table's indexes from
-    /// `information_schema` the first time a row has to be created.
+    /// clause (PostgreSQL's one-statement `get_or_create` carries that clause on every call,
+    /// so it says so even when the row exists); on MySQL/MariaDB the library reads the
+    /// table's indexes from `information_schema` the first time a row has to be created or
+    /// updated.
     ///
     /// What to do: `CREATE UNIQUE INDEX .. ON table (lookup columns)`.
     NoUniqueIndex {
@@ -97,7 +100,9 @@ pub enum Error {
 
     /// Outside a transaction, the call was repeated the given number of times and every
     /// attempt lost a race (a deadlock, a serialization failure, or a row that was deleted
-    /// between the failed insert and the re-read).
+    /// between the failed insert and the re-read). On SQLite, "database is locked" counts
+    /// as a lost race, so a `busy_timeout` too short for the write load ends here after
+    /// three waits.
     ///
     /// What to do: usually nothing but trying again later; a constant stream of this error
     /// means another process deletes and recreates the same rows in a tight loop.
