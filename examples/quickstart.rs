@@ -61,5 +61,36 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     )?;
     println!("{again:?} created={created}");
     assert_eq!(ann.id, again.id);
+
+    // Many at once: one result per item, in order; the repeated key gets the same row.
+    let people = ["bob@example.com", "ann@example.com", "bob@example.com"].map(|email| {
+        let lookup = UserLookup {
+            email: email.into(),
+        };
+        let defaults = UserDefaults {
+            name: "New".into(),
+            karma: 0,
+        };
+        (lookup, defaults)
+    });
+    for (user, created) in User::get_or_create_many(&mut conn, people)? {
+        println!("{user:?} created={created}");
+    }
+
+    // Set a field on the stored row (or create it): Django's update_or_create.
+    let changes = UserChanges {
+        karma: Some(10),
+        ..Default::default()
+    };
+    let lookup = UserLookup {
+        email: "ann@example.com".into(),
+    };
+    let (ann, created) =
+        User::update_or_create_with(&mut conn, lookup, changes, || UserDefaults {
+            name: "Ann".into(),
+            karma: 0,
+        })?;
+    println!("{ann:?} created={created}");
+    assert_eq!((ann.name.as_str(), ann.karma, created), ("Ann", 10, false));
     Ok(())
 }
