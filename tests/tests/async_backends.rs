@@ -31,6 +31,7 @@ get_or_create_tests::for_each_backend_async!(
     lookup_without_unique_index,
     many,
     update_or_create,
+    lost_race,
     deadpool_pool,
     bb8_pool,
     race,
@@ -110,6 +111,47 @@ async fn update_or_create<D: AsyncTestDb>() {
     assert_eq!(updated.id, created.id);
     assert_eq!((updated.name.as_str(), updated.karma), ("Ann", 9));
     assert_eq!(D::users(&mut db.connect()), [updated]);
+}
+
+/// A rival inserts the key in an open transaction just before our call, and commits while
+/// our insert waits for it: the row is committed after our statement's snapshot (the case
+/// PostgreSQL's one statement answers with nothing). We get the rival's row, not created.
+async fn lost_race<D: AsyncTestDb>() {
+    use diesel::connection::SimpleConnection;
+    let db = D::create();
+    let mut conn = db.connect_async().await;
+    warm_up::<D>(&mut conn).await;
+    let mut rival = db.connect();
+    rival.batch_execute("BEGIN").unwrap();
+    rival
+        .batch_execute(
+            "INSERT INTO users (email, name, karma) VALUES ('ann@example.com', 'Rival', 1)",
+        )
+        .unwrap();
+    let log = StatementLog::install_async(&mut conn);
+    let committer = std::thread::spawn(move || {
+        // Long enough for our call to start and wait on the rival's row.
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        rival.batch_execute("COMMIT").unwrap();
+    });
+    let (row, was_created) =
+        <User as AsyncGetOrCreate>::get_or_create(&mut conn, ann(), ann_defaults())
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e}", D::NAME));
+    committer.join().unwrap();
+    assert!(!was_created, "{}: the rival created the row", D::NAME);
+    assert_eq!(row.name, "Rival", "{}", D::NAME);
+    // PostgreSQL: its one statement comes back empty, then a read sees the rival's row.
+    // Elsewhere: select, insert (no row, or a duplicate key on MariaDB), read again.
+    let statements = log.take();
+    let expected = if D::NAME == PgDb::NAME { 2 } else { 3 };
+    assert_eq!(statements.len(), expected, "{}: {statements:#?}", D::NAME);
+    assert_eq!(
+        D::users(&mut db.connect()).len(),
+        2,
+        "{}: warm-up row and the rival's",
+        D::NAME
+    );
 }
 
 async fn lazy_defaults_run_only_on_a_miss<D: AsyncTestDb>() {
