@@ -33,11 +33,13 @@ pub trait Session: sealed::Sealed {
     /// Whether the caller has opened a transaction on the connection.
     fn in_transaction(&mut self) -> QueryResult<bool>;
 
-    /// Runs `query` and returns its rows.
-    async fn load<T, Q>(&mut self, query: Q) -> QueryResult<Vec<T>>
+    /// Runs `query` and gathers its rows into `R` (a `Vec`, or a collection that keeps
+    /// only what the caller needs, with no allocation).
+    async fn load<T, Q, R>(&mut self, query: Q) -> QueryResult<R>
     where
         Q: Query + QueryFragment<Self::Backend> + QueryId,
         T: FromSqlRow<Q::SqlType, Self::Backend>,
+        R: Default + Extend<T>,
         Self::Backend: QueryMetadata<Q::SqlType>;
 
     /// Runs `statement` and returns the number of rows it affected.
@@ -59,18 +61,21 @@ impl<C: LoadConnection> Session for Blocking<'_, C> {
         Ok(status.transaction_depth()?.is_some())
     }
 
-    async fn load<T, Q>(&mut self, query: Q) -> QueryResult<Vec<T>>
+    async fn load<T, Q, R>(&mut self, query: Q) -> QueryResult<R>
     where
         Q: Query + QueryFragment<Self::Backend> + QueryId,
         T: FromSqlRow<Q::SqlType, Self::Backend>,
+        R: Default + Extend<T>,
         Self::Backend: QueryMetadata<Q::SqlType>,
     {
         // Reading every row steps the statement to its end: on SQLite a `RETURNING`
         // statement left unfinished would keep its write open and block WAL checkpoints.
-        self.0
-            .load(query)?
-            .map(|row| T::build_from_row(&row?).map_err(DieselError::DeserializationError))
-            .collect()
+        let mut rows = R::default();
+        for row in self.0.load(query)? {
+            let row = T::build_from_row(&row?).map_err(DieselError::DeserializationError)?;
+            rows.extend(Some(row));
+        }
+        Ok(rows)
     }
 
     async fn execute<Q>(&mut self, statement: Q) -> QueryResult<usize>
@@ -115,20 +120,23 @@ mod nonblocking {
             Ok(status.transaction_depth()?.is_some())
         }
 
-        async fn load<T, Q>(&mut self, query: Q) -> QueryResult<Vec<T>>
+        async fn load<T, Q, R>(&mut self, query: Q) -> QueryResult<R>
         where
             Q: Query + QueryFragment<Self::Backend> + QueryId,
             T: FromSqlRow<Q::SqlType, Self::Backend>,
+            R: Default + Extend<T>,
             Self::Backend: QueryMetadata<Q::SqlType>,
         {
             self.0
                 .load(query)
                 .await?
-                .and_then(|row| {
+                .try_fold(R::default(), |mut rows, row| {
                     let row = T::build_from_row(&row).map_err(DieselError::DeserializationError);
-                    std::future::ready(row)
+                    std::future::ready(row.map(|row| {
+                        rows.extend(Some(row));
+                        rows
+                    }))
                 })
-                .try_collect()
                 .await
         }
 

@@ -271,14 +271,43 @@ where
     S::Backend: BackendErrors + QueryMetadata<Q::SqlType>,
     Q: Query + QueryFragment<S::Backend> + QueryId,
 {
-    let mut rows = load_all::<M, T, S, Q>(session, query).await?.into_iter();
-    let first = rows.next();
-    match rows.next() {
-        None => Ok(first),
-        Some(_) => Err(Failure::Fatal(Error::MultipleRowsMatch {
+    let rows: FirstRow<T> = session
+        .load(query)
+        .await
+        .map_err(classify::<M, S::Backend>)?;
+    if rows.more {
+        return Err(Failure::Fatal(Error::MultipleRowsMatch {
             table: M::TABLE_NAME,
             columns: M::LOOKUP_COLUMNS,
-        })),
+        }));
+    }
+    Ok(rows.first)
+}
+
+/// The rows of a statement that should return at most one: the first, and whether more
+/// followed. Keeps no allocation, on the path of every call.
+struct FirstRow<T> {
+    first: Option<T>,
+    more: bool,
+}
+
+impl<T> Default for FirstRow<T> {
+    fn default() -> Self {
+        FirstRow {
+            first: None,
+            more: false,
+        }
+    }
+}
+
+impl<T> Extend<T> for FirstRow<T> {
+    fn extend<I: IntoIterator<Item = T>>(&mut self, rows: I) {
+        for row in rows {
+            match self.first {
+                None => self.first = Some(row),
+                Some(_) => self.more = true,
+            }
+        }
     }
 }
 
