@@ -36,7 +36,7 @@ pub trait Model: Sized + 'static {
     const LOOKUP_NULLABLE: &'static [bool];
     /// Whether some lookup field is an `Option`: its SQL then depends on the value
     /// (`= $1` or `IS NULL`), so statements are cached by their SQL text rather than by type.
-    const NULLABLE_LOOKUP: bool;
+    const NULLABLE_LOOKUP: bool = any(Self::LOOKUP_NULLABLE);
 
     /// How many fields of `changes` are `Some`.
     fn changed_fields(changes: &Self::Changes) -> usize;
@@ -46,6 +46,18 @@ pub trait Model: Sized + 'static {
     fn default_fields() -> usize {
         Self::INSERT_COLUMNS.len() - Self::LOOKUP_COLUMNS.len()
     }
+}
+
+/// Whether some flag is set (`<[bool]>::contains` is not `const`).
+const fn any(flags: &[bool]) -> bool {
+    let mut i = 0;
+    while i < flags.len() {
+        if flags[i] {
+            return true;
+        }
+        i += 1;
+    }
+    false
 }
 
 /// The backend-dependent half of a model: how its values are bound.

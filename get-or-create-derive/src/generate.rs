@@ -48,7 +48,6 @@ pub fn generate(model: &Model) -> TokenStream {
     let insert_columns: Vec<_> = model.fields().map(column).collect();
     let insert_types: Vec<_> = model.fields().map(|f| &f.ty).collect();
     let lookup_nullable: Vec<_> = model.lookup.iter().map(|f| f.is_option).collect();
-    let nullable_lookup = lookup_nullable.contains(&true);
 
     let walk_lookup = model.lookup.iter().enumerate().map(|(i, field)| {
         let name = &field.ident;
@@ -186,7 +185,6 @@ pub fn generate(model: &Model) -> TokenStream {
                 const INSERT_COLUMNS: &'static [&'static str] =
                     &[#(<#insert_columns as diesel::Column>::NAME),*];
                 const LOOKUP_NULLABLE: &'static [bool] = &[#(#lookup_nullable),*];
-                const NULLABLE_LOOKUP: bool = #nullable_lookup;
 
                 fn changed_fields(changes: &#changes_ident) -> usize {
                     #ignore_empty_assignments
