@@ -90,6 +90,26 @@ pub trait AsyncTestDb: TestDb + 'static {
     fn count_async<'c>(conn: &'c mut Self::AsyncConn, table: &'c str) -> SendFuture<'c, i64>;
 }
 
+/// The calls each backend's impl writes out on its concrete connection type (the same
+/// text in each, type-checked once per backend: that is the point).
+macro_rules! concrete_calls {
+    () => {
+        fn get_or_create_user(
+            conn: &mut Self::AsyncConn,
+            lookup: UserLookup,
+            defaults: UserDefaults,
+        ) -> SendFuture<'_, Result<(User, bool), Error>> {
+            Box::pin(<User as AsyncGetOrCreate>::get_or_create(
+                conn, lookup, defaults,
+            ))
+        }
+
+        fn count_async<'c>(conn: &'c mut Self::AsyncConn, table: &'c str) -> SendFuture<'c, i64> {
+            Box::pin(count_rows(conn, table))
+        }
+    };
+}
+
 impl AsyncTestDb for SqliteDb {
     type AsyncConn = SyncConnectionWrapper<SqliteConnection>;
 
@@ -100,55 +120,19 @@ impl AsyncTestDb for SqliteDb {
             .expect("busy_timeout");
     }
 
-    fn get_or_create_user(
-        conn: &mut Self::AsyncConn,
-        lookup: UserLookup,
-        defaults: UserDefaults,
-    ) -> SendFuture<'_, Result<(User, bool), Error>> {
-        Box::pin(<User as AsyncGetOrCreate>::get_or_create(
-            conn, lookup, defaults,
-        ))
-    }
-
-    fn count_async<'c>(conn: &'c mut Self::AsyncConn, table: &'c str) -> SendFuture<'c, i64> {
-        Box::pin(count_rows(conn, table))
-    }
+    concrete_calls!();
 }
 
 impl AsyncTestDb for PgDb {
     type AsyncConn = AsyncPgConnection;
 
-    fn get_or_create_user(
-        conn: &mut Self::AsyncConn,
-        lookup: UserLookup,
-        defaults: UserDefaults,
-    ) -> SendFuture<'_, Result<(User, bool), Error>> {
-        Box::pin(<User as AsyncGetOrCreate>::get_or_create(
-            conn, lookup, defaults,
-        ))
-    }
-
-    fn count_async<'c>(conn: &'c mut Self::AsyncConn, table: &'c str) -> SendFuture<'c, i64> {
-        Box::pin(count_rows(conn, table))
-    }
+    concrete_calls!();
 }
 
 impl AsyncTestDb for MysqlDb {
     type AsyncConn = AsyncMysqlConnection;
 
-    fn get_or_create_user(
-        conn: &mut Self::AsyncConn,
-        lookup: UserLookup,
-        defaults: UserDefaults,
-    ) -> SendFuture<'_, Result<(User, bool), Error>> {
-        Box::pin(<User as AsyncGetOrCreate>::get_or_create(
-            conn, lookup, defaults,
-        ))
-    }
-
-    fn count_async<'c>(conn: &'c mut Self::AsyncConn, table: &'c str) -> SendFuture<'c, i64> {
-        Box::pin(count_rows(conn, table))
-    }
+    concrete_calls!();
 }
 
 /// `SELECT COUNT(*)` as a row.
