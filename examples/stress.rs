@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use diesel::connection::{LoadConnection, SimpleConnection};
 use diesel::prelude::*;
-use get_or_create_core::{Error, GetOrCreate, Strategy};
+use get_or_create_core::{Connection as GocConnection, Error, GetOrCreate};
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::seq::SliceRandom;
 
@@ -97,9 +97,8 @@ fn parse_args() -> Result<Args, String> {
 
 /// What a backend needs besides the connection type: where to connect, the table, and
 /// per-connection settings.
-trait Backend: LoadConnection + SimpleConnection + Send + Sized + 'static
-where
-    Self::Backend: Strategy<User>,
+trait Backend:
+    LoadConnection + SimpleConnection + GocConnection<User> + Send + Sized + 'static
 {
     const CREATE_TABLE: &'static str;
     fn url(args: &Args) -> Result<String, String>;
@@ -194,7 +193,6 @@ struct Tally {
 fn run<C>(args: &Args) -> Result<bool, String>
 where
     C: Backend,
-    C::Backend: Strategy<User>,
 {
     let url = C::url(args)?;
     let connect = || -> Result<C, String> {

@@ -42,8 +42,9 @@ pub enum Error {
     /// duplicate rows, and on PostgreSQL 15+ declare nullable lookup columns
     /// `NULLS NOT DISTINCT`.
     MultipleRowsMatch {
-        /// The table, as named in `#[diesel(table_name = ..)]`.
-        table: &'static str,
+        /// The table, as the database names it (schema-qualified when the `table!` names a
+        /// schema).
+        table: String,
         /// The SQL names of the lookup columns.
         columns: &'static [&'static str],
     },
@@ -75,8 +76,9 @@ pub enum Error {
     ///
     /// What to do: `CREATE UNIQUE INDEX .. ON table (lookup columns)`.
     NoUniqueIndex {
-        /// The table, as named in `#[diesel(table_name = ..)]`.
-        table: &'static str,
+        /// The table, as the database names it (schema-qualified when the `table!` names a
+        /// schema).
+        table: String,
         /// The SQL names of the lookup columns.
         columns: &'static [&'static str],
         /// The database's error, where it raised one (PostgreSQL, SQLite).
@@ -169,10 +171,11 @@ impl fmt::Display for Error {
             },
             Error::NoUniqueIndex { table, columns, .. } => write!(
                 f,
-                "no unique index of `{table}` covers exactly the lookup columns ({0}); \
+                "no unique index of `{table}` covers exactly the lookup columns ({columns}); \
                  without one, concurrent calls can create duplicates: \
-                 add `CREATE UNIQUE INDEX ON {table} ({0})`",
-                columns.join(", ")
+                 add `CREATE UNIQUE INDEX {index} ON {table} ({columns})`",
+                columns = columns.join(", "),
+                index = index_name(table, columns),
             ),
             Error::TransactionMustBeRetried { source } => write!(
                 f,
@@ -189,6 +192,19 @@ impl fmt::Display for Error {
             Error::Database(source) => write!(f, "database error: {source}"),
         }
     }
+}
+
+/// A name for the unique index a message advises: `<table>_<columns>_key`, like
+/// PostgreSQL's own, without the schema (an index lives in its table's schema).
+fn index_name(table: &str, columns: &[&str]) -> String {
+    let table = table.rsplit('.').next().unwrap_or(table);
+    let mut name = String::from(table);
+    for column in columns {
+        name.push('_');
+        name.push_str(column);
+    }
+    name.push_str("_key");
+    name
 }
 
 impl std::error::Error for Error {

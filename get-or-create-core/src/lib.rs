@@ -79,8 +79,9 @@
 //! - `UserChanges`: one `Option` per `#[default]` field, the values
 //!   [`update_or_create_with`](GetOrCreate::update_or_create_with) sets (it derives
 //!   `Default` and converts from `UserDefaults`);
-//! - the [`GetOrCreate`] impl, and compile-time checks that each field's type fits its
-//!   column (the error points at the field).
+//! - the description of the model the runtime writes its statements from, which gives it
+//!   [`GetOrCreate`] (and [`asynchronous::GetOrCreate`]), and compile-time checks that
+//!   each field's type fits its column (the error points at the field).
 //!
 //! Fields with neither attribute are left to the database (identity columns, column
 //! defaults) and read back. `#[get_or_create(lookup)]` and `#[get_or_create(default)]` are
@@ -98,8 +99,10 @@
 //! | [`update_or_create`](GetOrCreate::update_or_create) | set the defaults on the row of a key, or create it with them |
 //! | [`update_or_create_with`](GetOrCreate::update_or_create_with) | set some fields, with values used only when creating |
 //!
-//! Each returns the row (rows) and whether this call created it. With the feature `async`,
-//! `AsyncGetOrCreate` has the same calls for diesel-async connections.
+//! Each returns the row (rows) and whether this call created it, and takes any sync Diesel
+//! [`Connection`]. With the feature `async`, [`asynchronous::GetOrCreate`] has the same
+//! calls for diesel-async connections: import it instead of this crate's `GetOrCreate`,
+//! and `.await` each call.
 //!
 //! # Guarantees
 //!
@@ -151,174 +154,34 @@
 #![warn(missing_docs)]
 
 #[cfg(feature = "async")]
-mod asynchronous;
+pub mod asynchronous;
+mod blocking;
 mod error;
 mod model;
 mod retry;
 mod session;
-// Without a backend feature nothing sends the statements; that is a valid (if useless)
-// build, not a reason to warn.
-#[cfg_attr(
-    not(any(feature = "postgres", feature = "sqlite", feature = "mysql")),
-    allow(dead_code, unused_imports)
-)]
-mod statement;
-#[cfg_attr(
-    not(any(feature = "postgres", feature = "sqlite", feature = "mysql")),
-    allow(dead_code, unused_imports)
-)]
 mod strategy;
 
-#[cfg(feature = "async")]
-pub use asynchronous::{retry_transaction_async, AsyncGetOrCreate};
+// What the backends share; a build without a backend feature has none to share it.
+#[cfg(any(feature = "postgres", feature = "sqlite", feature = "mysql"))]
+mod flow;
+#[cfg(any(feature = "postgres", feature = "sqlite", feature = "mysql"))]
+mod sql;
+
+#[cfg(feature = "mysql")]
+mod mysql;
+#[cfg(feature = "postgres")]
+mod pg;
+#[cfg(feature = "sqlite")]
+mod sqlite;
+
+pub use blocking::{Connection, GetOrCreate};
 pub use error::Error;
 pub use retry::{retry_transaction, MustRetryTransaction};
-pub use session::Session;
-pub use strategy::Strategy;
 
-/// Derives [`GetOrCreate`](trait@GetOrCreate) for a Diesel model; see the
-/// [crate docs](crate).
+/// Derives [`GetOrCreate`](trait@GetOrCreate) (and, with the feature `async`,
+/// [`asynchronous::GetOrCreate`]) for a Diesel model; see the [crate docs](crate).
 pub use get_or_create_derive::GetOrCreate;
-
-use diesel::connection::LoadConnection;
-
-use session::{run_now, Blocking};
-
-/// A Diesel model whose rows can be got or created by a lookup key.
-///
-/// Implement it with `#[derive(GetOrCreate)]`; the [crate docs](crate) show how.
-pub trait GetOrCreate: model::Model {
-    /// Returns the row that `lookup` identifies, creating it from `defaults` when there is
-    /// none, and whether this call created it.
-    ///
-    /// Works with any connection whose backend has a [`Strategy`]: `PgConnection`,
-    /// `SqliteConnection`, `MysqlConnection`, and r2d2's pooled connections of them, both
-    /// outside and inside a transaction.
-    ///
-    /// # Errors
-    ///
-    /// See [`Error`]: each case says when it happens and what to do.
-    fn get_or_create<C>(
-        conn: &mut C,
-        lookup: Self::Lookup,
-        defaults: Self::Defaults,
-    ) -> Result<(Self, bool), Error>
-    where
-        C: LoadConnection,
-        C::Backend: Strategy<Self>,
-    {
-        let session = &mut Blocking(conn);
-        run_now(<C::Backend as Strategy<Self>>::get_or_create(
-            session, &lookup, defaults,
-        ))
-    }
-
-    /// Like [`get_or_create`](GetOrCreate::get_or_create), but computes the defaults only
-    /// when a row is really inserted: `defaults` is not called when the row exists.
-    ///
-    /// # Errors
-    ///
-    /// See [`Error`].
-    fn get_or_create_with<C, F>(
-        conn: &mut C,
-        lookup: Self::Lookup,
-        defaults: F,
-    ) -> Result<(Self, bool), Error>
-    where
-        C: LoadConnection,
-        C::Backend: Strategy<Self>,
-        F: FnOnce() -> Self::Defaults,
-    {
-        let session = &mut Blocking(conn);
-        run_now(<C::Backend as Strategy<Self>>::get_or_create_with(
-            session, &lookup, defaults,
-        ))
-    }
-
-    /// Sets every default field of the row that `lookup` identifies to `defaults`, or
-    /// creates the row with them, and says whether this call created it.
-    ///
-    /// It never loses an update to a concurrent call and never creates a duplicate. On
-    /// PostgreSQL it is one statement; elsewhere `UPDATE`, then `INSERT` only when no row
-    /// matched (see the README for the statements per backend).
-    ///
-    /// # Errors
-    ///
-    /// See [`Error`].
-    fn update_or_create<C>(
-        conn: &mut C,
-        lookup: Self::Lookup,
-        defaults: Self::Defaults,
-    ) -> Result<(Self, bool), Error>
-    where
-        C: LoadConnection,
-        C::Backend: Strategy<Self>,
-        Self::Changes: From<Self::Defaults>,
-    {
-        let changes = Self::Changes::from(defaults);
-        let session = &mut Blocking(conn);
-        let none = || None;
-        run_now(<C::Backend as Strategy<Self>>::update_or_create(
-            session, &lookup, &changes, none,
-        ))
-    }
-
-    /// Sets the `Some` fields of `changes` on the row that `lookup` identifies, or creates
-    /// the row with them and, for the other fields, `create_defaults()` (Django's
-    /// `create_defaults`); says whether this call created it. `create_defaults` is called
-    /// only when a row is created and some field is not changed.
-    ///
-    /// # Errors
-    ///
-    /// See [`Error`].
-    fn update_or_create_with<C, F>(
-        conn: &mut C,
-        lookup: Self::Lookup,
-        changes: Self::Changes,
-        create_defaults: F,
-    ) -> Result<(Self, bool), Error>
-    where
-        C: LoadConnection,
-        C::Backend: Strategy<Self>,
-        F: FnOnce() -> Self::Defaults,
-    {
-        let session = &mut Blocking(conn);
-        let create_defaults = move || Some(create_defaults());
-        run_now(<C::Backend as Strategy<Self>>::update_or_create(
-            session,
-            &lookup,
-            &changes,
-            create_defaults,
-        ))
-    }
-
-    /// Gets or creates the row of each `(lookup, defaults)` pair, and says which this
-    /// call created; the results are in the order of `items`.
-    ///
-    /// It sends a fixed number of statements per chunk of items, not per item: on
-    /// PostgreSQL one per 10,000 items, on SQLite two, on MySQL/MariaDB at most three, and
-    /// one more for the items of a chunk that lost a race. The same key twice in `items`
-    /// gets the same row, created at most once (with the defaults of its first
-    /// occurrence).
-    ///
-    /// The [crate docs](crate) show it in use.
-    ///
-    /// # Errors
-    ///
-    /// See [`Error`]. A failure leaves the chunks before the failing one stored.
-    fn get_or_create_many<C, I>(conn: &mut C, items: I) -> Result<Vec<(Self, bool)>, Error>
-    where
-        C: LoadConnection,
-        C::Backend: Strategy<Self>,
-        I: IntoIterator<Item = (Self::Lookup, Self::Defaults)>,
-    {
-        let items: Vec<_> = items.into_iter().collect();
-        let session = &mut Blocking(conn);
-        run_now(<C::Backend as Strategy<Self>>::get_or_create_many(
-            session, &items,
-        ))
-    }
-}
 
 /// What the derive's expansion uses. Not part of the API: it may change in any release.
 #[doc(hidden)]

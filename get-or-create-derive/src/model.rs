@@ -1,5 +1,6 @@
 //! The checked description of a model that the generator works from.
 
+use quote::format_ident;
 use syn::{Data, DeriveInput, Fields, Ident, Path, Type, Visibility};
 
 use crate::attrs::{self, Errors, Role};
@@ -22,8 +23,6 @@ pub struct Field {
     pub column: Ident,
     /// Doc comments of the model's field, copied to the generated struct.
     pub docs: Vec<syn::Attribute>,
-    /// Written `Option<..>`: a `None` must be matched with `IS NULL`.
-    pub is_option: bool,
 }
 
 impl Model {
@@ -86,7 +85,6 @@ impl Model {
                     .filter(|a| a.path().is_ident("doc"))
                     .cloned()
                     .collect(),
-                is_option: is_option(&field.ty),
             };
             match role {
                 Role::Lookup => lookup.push(model_field),
@@ -120,6 +118,21 @@ impl Model {
     pub fn fields(&self) -> impl Iterator<Item = &Field> {
         self.lookup.iter().chain(&self.defaults)
     }
+
+    /// `<Model>Lookup`
+    pub fn lookup_ident(&self) -> Ident {
+        format_ident!("{}Lookup", self.ident)
+    }
+
+    /// `<Model>Defaults`
+    pub fn defaults_ident(&self) -> Ident {
+        format_ident!("{}Defaults", self.ident)
+    }
+
+    /// `<Model>Changes`
+    pub fn changes_ident(&self) -> Ident {
+        format_ident!("{}Changes", self.ident)
+    }
 }
 
 /// Diesel's rule when `table_name` is absent: the struct's name in snake case, plus `s`.
@@ -139,18 +152,4 @@ fn infer_table_name(ident: &Ident) -> Ident {
     }
     snake.push('s');
     Ident::new(&snake, ident.span())
-}
-
-/// Whether a type is written `Option<..>` (also `std::option::Option<..>`).
-fn is_option(ty: &Type) -> bool {
-    match ty {
-        Type::Path(path) if path.qself.is_none() => path
-            .path
-            .segments
-            .last()
-            .is_some_and(|last| last.ident == "Option" && !last.arguments.is_empty()),
-        Type::Group(group) => is_option(&group.elem),
-        Type::Paren(paren) => is_option(&paren.elem),
-        _ => false,
-    }
 }

@@ -11,9 +11,9 @@ use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
 use diesel_async::{
     AsyncConnection, AsyncMysqlConnection, AsyncPgConnection, SimpleAsyncConnection,
 };
-use get_or_create_core::{AsyncGetOrCreate, Error};
+use get_or_create_core::asynchronous::Connection as GocConnection;
 
-use crate::{MysqlDb, PgDb, SqliteDb, StatementLog, TestDb, User, UserDefaults, UserLookup};
+use crate::{Account, MysqlDb, Note, PgDb, SqliteDb, StatementLog, TestDb, User};
 
 /// Instantiates each named case (an `async fn` generic over [`AsyncTestDb`]) for every
 /// backend, as a `#[tokio::test]` on a multi-threaded runtime. A backend whose URL is not
@@ -53,7 +53,10 @@ pub trait AsyncTestDb: TestDb + 'static {
     type AsyncConn: AsyncConnection<Backend = Self::Backend>
         + SimpleAsyncConnection
         + Send
-        + 'static;
+        + 'static
+        + GocConnection<User>
+        + GocConnection<Account>
+        + GocConnection<Note>;
 
     /// A new async connection to the isolated database, set up like [`TestDb::connect`]'s.
     fn connect_async(&self) -> impl Future<Output = Self::AsyncConn> + Send {
@@ -72,38 +75,15 @@ pub trait AsyncTestDb: TestDb + 'static {
         async {}
     }
 
-    /// `<User as AsyncGetOrCreate>::get_or_create` on this backend's connection, as a
-    /// `Send` future.
-    ///
-    /// Whether the library's future is `Send` depends on the backend's strategy, so code
-    /// generic over the backend cannot prove it, while `tokio::spawn` and diesel-async's
-    /// `transaction` require it. Each backend's impl, being concrete, can: it is also the
-    /// check that these futures are `Send` on every backend.
-    fn get_or_create_user(
-        conn: &mut Self::AsyncConn,
-        lookup: UserLookup,
-        defaults: UserDefaults,
-    ) -> SendFuture<'_, Result<(User, bool), Error>>;
-
     /// The number of rows of `table`, read on `conn` (inside its transaction, if one is
     /// open).
     fn count_async<'c>(conn: &'c mut Self::AsyncConn, table: &'c str) -> SendFuture<'c, i64>;
 }
 
-/// The calls each backend's impl writes out on its concrete connection type (the same
-/// text in each, type-checked once per backend: that is the point).
+/// `count_async`, written out on each backend's concrete connection type: diesel-async's
+/// query bounds are simplest to prove there.
 macro_rules! concrete_calls {
     () => {
-        fn get_or_create_user(
-            conn: &mut Self::AsyncConn,
-            lookup: UserLookup,
-            defaults: UserDefaults,
-        ) -> SendFuture<'_, Result<(User, bool), Error>> {
-            Box::pin(<User as AsyncGetOrCreate>::get_or_create(
-                conn, lookup, defaults,
-            ))
-        }
-
         fn count_async<'c>(conn: &'c mut Self::AsyncConn, table: &'c str) -> SendFuture<'c, i64> {
             Box::pin(count_rows(conn, table))
         }

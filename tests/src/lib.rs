@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use diesel::connection::{InstrumentationEvent, LoadConnection, SimpleConnection};
 use diesel::prelude::*;
 use diesel::r2d2::R2D2Connection;
-use get_or_create_core::{GetOrCreate, Strategy};
+use get_or_create_core::{Connection as GocConnection, GetOrCreate};
 
 pub mod race;
 
@@ -280,18 +280,18 @@ pub trait TestDb: Sized + Sync {
         + SimpleConnection
         + R2D2Connection
         + Send
-        + 'static;
-    /// The backend, with a strategy for every model.
-    type Backend: diesel::backend::Backend
-        + Strategy<User>
-        + Strategy<Account>
-        + Strategy<Membership>
-        + Strategy<Tag>
-        + Strategy<Note>
-        + Strategy<Item>
-        + Strategy<TextRow>
-        + Strategy<Label>
-        + Strategy<Slot>;
+        + 'static
+        + GocConnection<User>
+        + GocConnection<Account>
+        + GocConnection<Membership>
+        + GocConnection<Tag>
+        + GocConnection<Note>
+        + GocConnection<Item>
+        + GocConnection<TextRow>
+        + GocConnection<Label>
+        + GocConnection<Slot>;
+    /// The backend.
+    type Backend: diesel::backend::Backend;
 
     /// The backend's name in messages.
     const NAME: &'static str;

@@ -1,4 +1,4 @@
-//! `AsyncGetOrCreate` on each backend's diesel-async connection (`AsyncPgConnection`,
+//! `asynchronous::GetOrCreate` on each backend's diesel-async connection (`AsyncPgConnection`,
 //! `AsyncMysqlConnection`, `SyncConnectionWrapper<SqliteConnection>`) and pools, with the
 //! guarantees of the sync suite: every case runs on SQLite, PostgreSQL and MariaDB, each
 //! time in a database of its own, on a multi-threaded tokio runtime.
@@ -16,7 +16,8 @@ use diesel_async::pooled_connection::{
     bb8, deadpool, AsyncDieselConnectionManager, PoolableConnection,
 };
 use diesel_async::{AsyncConnection, SimpleAsyncConnection};
-use get_or_create_core::{retry_transaction_async, AsyncGetOrCreate, Error};
+use get_or_create_core::asynchronous::{retry_transaction, Connection, GetOrCreate};
+use get_or_create_core::Error;
 use get_or_create_tests::asynchronous::*;
 use get_or_create_tests::*;
 use rand::seq::SliceRandom;
@@ -61,10 +62,9 @@ async fn miss_then_hit<D: AsyncTestDb>() {
     let db = D::create();
     let mut conn = db.connect_async().await;
 
-    let (created, was_created) =
-        <User as AsyncGetOrCreate>::get_or_create(&mut conn, ann(), ann_defaults())
-            .await
-            .unwrap();
+    let (created, was_created) = User::get_or_create(&mut conn, ann(), ann_defaults())
+        .await
+        .unwrap();
     assert!(was_created, "{}", D::NAME);
     assert_eq!(created.email, "ann@example.com");
     assert_eq!((created.name.as_str(), created.karma), ("Ann", 7));
@@ -75,10 +75,9 @@ async fn miss_then_hit<D: AsyncTestDb>() {
         name: "Someone else".into(),
         karma: -1,
     };
-    let (found, was_created) =
-        <User as AsyncGetOrCreate>::get_or_create(&mut conn, ann(), other_defaults)
-            .await
-            .unwrap();
+    let (found, was_created) = User::get_or_create(&mut conn, ann(), other_defaults)
+        .await
+        .unwrap();
     assert!(!was_created);
     assert_eq!(
         found, created,
@@ -92,21 +91,19 @@ async fn miss_then_hit<D: AsyncTestDb>() {
 async fn update_or_create<D: AsyncTestDb>() {
     let db = D::create();
     let mut conn = db.connect_async().await;
-    let (created, was_created) =
-        <User as AsyncGetOrCreate>::update_or_create(&mut conn, ann(), ann_defaults())
-            .await
-            .unwrap();
+    let (created, was_created) = User::update_or_create(&mut conn, ann(), ann_defaults())
+        .await
+        .unwrap();
     assert!(was_created, "{}", D::NAME);
     let changes = UserChanges {
         karma: Some(9),
         ..Default::default()
     };
-    let (updated, was_created) =
-        <User as AsyncGetOrCreate>::update_or_create_with(&mut conn, ann(), changes, || {
-            panic!("create defaults are not needed for a stored row")
-        })
-        .await
-        .unwrap();
+    let (updated, was_created) = User::update_or_create_with(&mut conn, ann(), changes, || {
+        panic!("create defaults are not needed for a stored row")
+    })
+    .await
+    .unwrap();
     assert!(!was_created, "{}", D::NAME);
     assert_eq!(updated.id, created.id);
     assert_eq!((updated.name.as_str(), updated.karma), ("Ann", 9));
@@ -134,10 +131,9 @@ async fn lost_race<D: AsyncTestDb>() {
         std::thread::sleep(std::time::Duration::from_millis(300));
         rival.batch_execute("COMMIT").unwrap();
     });
-    let (row, was_created) =
-        <User as AsyncGetOrCreate>::get_or_create(&mut conn, ann(), ann_defaults())
-            .await
-            .unwrap_or_else(|e| panic!("{}: {e}", D::NAME));
+    let (row, was_created) = User::get_or_create(&mut conn, ann(), ann_defaults())
+        .await
+        .unwrap_or_else(|e| panic!("{}: {e}", D::NAME));
     committer.join().unwrap();
     assert!(!was_created, "{}: the rival created the row", D::NAME);
     assert_eq!(row.name, "Rival", "{}", D::NAME);
@@ -158,23 +154,21 @@ async fn lazy_defaults_run_only_on_a_miss<D: AsyncTestDb>() {
     let db = D::create();
     let mut conn = db.connect_async().await;
     let mut calls = 0;
-    let (created, was_created) =
-        <User as AsyncGetOrCreate>::get_or_create_with(&mut conn, ann(), || {
-            calls += 1;
-            ann_defaults()
-        })
-        .await
-        .unwrap();
+    let (created, was_created) = User::get_or_create_with(&mut conn, ann(), || {
+        calls += 1;
+        ann_defaults()
+    })
+    .await
+    .unwrap();
     assert!(was_created);
     assert_eq!(calls, 1);
 
-    let (found, was_created) =
-        <User as AsyncGetOrCreate>::get_or_create_with(&mut conn, ann(), || {
-            calls += 1;
-            ann_defaults()
-        })
-        .await
-        .unwrap();
+    let (found, was_created) = User::get_or_create_with(&mut conn, ann(), || {
+        calls += 1;
+        ann_defaults()
+    })
+    .await
+    .unwrap();
     assert!(!was_created);
     assert_eq!(found, created);
     assert_eq!(calls, 1, "{}: the defaults closure ran on a hit", D::NAME);
@@ -184,7 +178,7 @@ async fn lazy_defaults_run_only_on_a_miss<D: AsyncTestDb>() {
 /// A first miss on another key: MySQL reads the lookup's unique indexes before the first
 /// insert of a model in a process, outside the counted calls.
 async fn warm_up<D: AsyncTestDb>(conn: &mut D::AsyncConn) {
-    <User as AsyncGetOrCreate>::get_or_create(conn, lookup("warm@up"), ann_defaults())
+    User::get_or_create(conn, lookup("warm@up"), ann_defaults())
         .await
         .unwrap();
 }
@@ -197,12 +191,12 @@ async fn statements_per_path<D: AsyncTestDb>() {
     warm_up::<D>(&mut conn).await;
     let log = StatementLog::install_async(&mut conn);
 
-    let call = <User as AsyncGetOrCreate>::get_or_create;
+    let call = <User as GetOrCreate>::get_or_create;
     call(&mut conn, ann(), ann_defaults()).await.unwrap();
     let eager_miss = log.take();
     call(&mut conn, ann(), ann_defaults()).await.unwrap();
     let eager_hit = log.take();
-    let lazy = <User as AsyncGetOrCreate>::get_or_create_with;
+    let lazy = <User as GetOrCreate>::get_or_create_with;
     lazy(&mut conn, lookup("bob@example.com"), ann_defaults)
         .await
         .unwrap();
@@ -260,15 +254,15 @@ async fn inside_a_transaction<D: AsyncTestDb>() {
     let log = StatementLog::install_async(&mut conn);
     let ids = conn
         .transaction::<_, Error, _>(async |conn| {
-            let (created, was_created) = D::get_or_create_user(conn, ann(), ann_defaults()).await?;
+            let (created, was_created) = User::get_or_create(conn, ann(), ann_defaults()).await?;
             assert!(was_created);
-            let (found, was_created) = D::get_or_create_user(conn, ann(), ann_defaults()).await?;
+            let (found, was_created) = User::get_or_create(conn, ann(), ann_defaults()).await?;
             assert!(!was_created);
             assert_eq!(found, created);
             // Another statement and another call still work in the transaction.
             assert_eq!(D::count_async(conn, "users").await, 1);
             let bob = lookup("bob@example.com");
-            let (bob, was_created) = D::get_or_create_user(conn, bob, ann_defaults()).await?;
+            let (bob, was_created) = User::get_or_create(conn, bob, ann_defaults()).await?;
             assert!(was_created);
             Ok((created.id, bob.id))
         })
@@ -308,11 +302,11 @@ async fn another_unique_constraint<D: AsyncTestDb>() {
     let taken = || AccountDefaults {
         handle: "taken".into(),
     };
-    <Account as AsyncGetOrCreate>::get_or_create(&mut conn, account("a@x"), taken())
+    Account::get_or_create(&mut conn, account("a@x"), taken())
         .await
         .unwrap();
 
-    let error = <Account as AsyncGetOrCreate>::get_or_create(&mut conn, account("b@x"), taken())
+    let error = Account::get_or_create(&mut conn, account("b@x"), taken())
         .await
         .unwrap_err();
     let Error::UniqueViolation { constraint, .. } = &error else {
@@ -335,7 +329,7 @@ async fn another_unique_constraint<D: AsyncTestDb>() {
 async fn lookup_without_unique_index<D: AsyncTestDb>() {
     let db = D::create();
     let mut conn = db.connect_async().await;
-    let error = <Note as AsyncGetOrCreate>::get_or_create(
+    let error = Note::get_or_create(
         &mut conn,
         NoteLookup { title: "t".into() },
         NoteDefaults { body: "b".into() },
@@ -344,12 +338,8 @@ async fn lookup_without_unique_index<D: AsyncTestDb>() {
     .unwrap_err();
     assert!(
         matches!(
-            error,
-            Error::NoUniqueIndex {
-                table: "notes",
-                columns: ["title"],
-                ..
-            }
+            &error,
+            Error::NoUniqueIndex { table, columns: ["title"], .. } if table == "notes"
         ),
         "{}: {error:?}",
         D::NAME
@@ -381,10 +371,9 @@ fn created<M>(rows: &[(M, bool)]) -> Vec<bool> {
 async fn many<D: AsyncTestDb>() {
     let db = D::create();
     let mut conn = db.connect_async().await;
-    let (old, _) =
-        <User as AsyncGetOrCreate>::get_or_create(&mut conn, lookup("old@x"), ann_defaults())
-            .await
-            .unwrap();
+    let (old, _) = User::get_or_create(&mut conn, lookup("old@x"), ann_defaults())
+        .await
+        .unwrap();
 
     let items = [
         user("new@x", "New"),
@@ -392,9 +381,7 @@ async fn many<D: AsyncTestDb>() {
         user("new@x", "Second"),
         user("two@x", "Two"),
     ];
-    let rows = <User as AsyncGetOrCreate>::get_or_create_many(&mut conn, items)
-        .await
-        .unwrap();
+    let rows = User::get_or_create_many(&mut conn, items).await.unwrap();
     assert_eq!(created(&rows), [true, false, false, true], "{}", D::NAME);
     let emails: Vec<&str> = rows.iter().map(|(u, _)| u.email.as_str()).collect();
     assert_eq!(emails, ["new@x", "old@x", "new@x", "two@x"]);
@@ -404,9 +391,7 @@ async fn many<D: AsyncTestDb>() {
     assert_eq!(D::users(&mut db.connect()).len(), 3);
 
     let again = [user("two@x", "X"), user("new@x", "X")];
-    let again = <User as AsyncGetOrCreate>::get_or_create_many(&mut conn, again)
-        .await
-        .unwrap();
+    let again = User::get_or_create_many(&mut conn, again).await.unwrap();
     assert_eq!(created(&again), [false, false]);
     assert_eq!((&again[0].0, &again[1].0), (&rows[3].0, &rows[0].0));
 }
@@ -421,6 +406,7 @@ async fn deadpool_pool<D: Pooled>()
 where
     for<'a> select<AsExprOf<i32, Integer>>: LoadQuery<'a, D::AsyncConn, i32>,
     SqlQuery: QueryFragment<D::Backend>,
+    deadpool::Object<D::AsyncConn>: Connection<User>,
 {
     let db = D::create();
     let manager = AsyncDieselConnectionManager::<D::AsyncConn>::new(db.url());
@@ -429,16 +415,14 @@ where
         .build()
         .expect("pool");
     let mut pooled = pool.get().await.expect("a pooled connection");
-    let (created, was_created) =
-        <User as AsyncGetOrCreate>::get_or_create(&mut *pooled, ann(), ann_defaults())
-            .await
-            .unwrap();
+    let (created, was_created) = User::get_or_create(&mut *pooled, ann(), ann_defaults())
+        .await
+        .unwrap();
     assert!(was_created);
     let mut other = pool.get().await.expect("a second pooled connection");
-    let (found, was_created) =
-        <User as AsyncGetOrCreate>::get_or_create(&mut other, ann(), ann_defaults())
-            .await
-            .unwrap();
+    let (found, was_created) = User::get_or_create(&mut other, ann(), ann_defaults())
+        .await
+        .unwrap();
     assert!(!was_created, "{}", D::NAME);
     assert_eq!(found, created);
     assert_eq!(pool.status().size, 2, "two connections were in use");
@@ -449,6 +433,7 @@ async fn bb8_pool<D: Pooled>()
 where
     for<'a> select<AsExprOf<i32, Integer>>: LoadQuery<'a, D::AsyncConn, i32>,
     SqlQuery: QueryFragment<D::Backend>,
+    for<'p> bb8::PooledConnection<'p, D::AsyncConn>: Connection<User>,
 {
     let db = D::create();
     let manager = AsyncDieselConnectionManager::<D::AsyncConn>::new(db.url());
@@ -458,16 +443,14 @@ where
         .await
         .expect("pool");
     let mut pooled = pool.get().await.expect("a pooled connection");
-    let (created, was_created) =
-        <User as AsyncGetOrCreate>::get_or_create(&mut *pooled, ann(), ann_defaults())
-            .await
-            .unwrap();
+    let (created, was_created) = User::get_or_create(&mut *pooled, ann(), ann_defaults())
+        .await
+        .unwrap();
     assert!(was_created);
     let mut other = pool.get().await.expect("a second pooled connection");
-    let (found, was_created) =
-        <User as AsyncGetOrCreate>::get_or_create(&mut other, ann(), ann_defaults())
-            .await
-            .unwrap();
+    let (found, was_created) = User::get_or_create(&mut other, ann(), ann_defaults())
+        .await
+        .unwrap();
     assert!(!was_created, "{}", D::NAME);
     assert_eq!(found, created);
     assert_eq!(pool.state().connections, 2, "two connections were in use");
@@ -484,7 +467,7 @@ async fn race<D: AsyncTestDb>() {
 
 /// The same race with every call in its own transaction at the backend's snapshot level
 /// (PostgreSQL and MariaDB `REPEATABLE READ`, a SQLite deferred transaction), rerun by
-/// `retry_transaction_async` whenever the database asks for it: no caller may see an
+/// `retry_transaction` whenever the database asks for it: no caller may see an
 /// error, a unique violation or a wrong row. On MariaDB this also covers diesel-async's
 /// deadlock error, which it reports as `Unknown`.
 async fn race_in_retried_transactions<D: AsyncTestDb>() {
@@ -523,16 +506,16 @@ async fn race_once<D: AsyncTestDb>(round: usize, in_transactions: bool) {
             let mut seen: Seen = Default::default();
             for email in emails {
                 let outcome = if in_transactions {
-                    retry_transaction_async(&mut conn, 50, async |conn| {
+                    retry_transaction(&mut conn, 50, async |conn| {
                         attempts.fetch_add(1, Ordering::Relaxed);
                         conn.transaction::<_, Error, _>(async |conn| {
-                            D::get_or_create_user(conn, lookup(&email), ann_defaults()).await
+                            User::get_or_create(conn, lookup(&email), ann_defaults()).await
                         })
                         .await
                     })
                     .await
                 } else {
-                    D::get_or_create_user(&mut conn, lookup(&email), ann_defaults()).await
+                    User::get_or_create(&mut conn, lookup(&email), ann_defaults()).await
                 };
                 match outcome {
                     Ok((row, created)) => {

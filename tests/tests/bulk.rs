@@ -339,7 +339,7 @@ fn lookup_without_unique_index<D: TestDb>() {
     );
     let error = Note::get_or_create_many(&mut conn, [note]).unwrap_err();
     assert!(
-        matches!(error, Error::NoUniqueIndex { table: "notes", .. }),
+        matches!(&error, Error::NoUniqueIndex { table, .. } if table == "notes"),
         "{}: {error:?}",
         D::NAME
     );

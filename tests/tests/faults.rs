@@ -410,11 +410,9 @@ fn timed_out_call<D: TestDb>(
     (error, took)
 }
 
-fn plain_call<C>(conn: &mut C) -> Result<(User, bool), Error>
-where
-    C: diesel::connection::LoadConnection,
-    C::Backend: get_or_create_core::Strategy<User>,
-{
+fn plain_call<C: get_or_create_core::Connection<User>>(
+    conn: &mut C,
+) -> Result<(User, bool), Error> {
     User::get_or_create(conn, ann(), ann_defaults())
 }
 

@@ -56,24 +56,18 @@ enum Expect {
 /// The call a race makes for a key.
 type Op<C> = fn(&mut C, &str) -> Result<(User, bool), Error>;
 
-fn get_or_create<C: diesel::connection::LoadConnection>(
+fn get_or_create<C: get_or_create_core::Connection<User>>(
     conn: &mut C,
     email: &str,
-) -> Result<(User, bool), Error>
-where
-    C::Backend: get_or_create_core::Strategy<User>,
-{
+) -> Result<(User, bool), Error> {
     let (lookup, defaults) = racer(email);
     User::get_or_create(conn, lookup, defaults)
 }
 
-fn update_or_create<C: diesel::connection::LoadConnection>(
+fn update_or_create<C: get_or_create_core::Connection<User>>(
     conn: &mut C,
     email: &str,
-) -> Result<(User, bool), Error>
-where
-    C::Backend: get_or_create_core::Strategy<User>,
-{
+) -> Result<(User, bool), Error> {
     let (lookup, defaults) = racer(email);
     User::update_or_create(conn, lookup, defaults)
 }

@@ -16,7 +16,8 @@ use diesel::prelude::*;
 use diesel_async::pooled_connection::deadpool::{Pool, PoolError};
 use diesel_async::pooled_connection::AsyncDieselConnectionManager;
 use diesel_async::{AsyncPgConnection, SimpleAsyncConnection};
-use get_or_create_core::{AsyncGetOrCreate, Error, GetOrCreate};
+use get_or_create_core::asynchronous::GetOrCreate;
+use get_or_create_core::Error;
 use serde::{Deserialize, Serialize};
 
 diesel::table! {
@@ -91,7 +92,7 @@ async fn put_tag(
 ) -> Result<(StatusCode, Json<Tag>), ApiError> {
     let color = body.and_then(|Json(body)| body.color);
     let mut conn = pool.get().await?;
-    let (tag, created) = <Tag as AsyncGetOrCreate>::get_or_create(
+    let (tag, created) = Tag::get_or_create(
         &mut conn,
         TagLookup { name },
         TagDefaults {

@@ -1,0 +1,104 @@
+//! The driver every backend's `get_or_create_many` runs: chunking, placing each returned
+//! row in the result slot of the item it answers, and the bounded retry of the items a
+//! concurrent writer made us miss.
+//!
+//! A backend supplies one [`ChunkAttempt`]: the statements for the items of a chunk still
+//! unanswered, returning the rows it found or created, numbered by their position among
+//! those items.
+
+use std::future::Future;
+use std::ops::Range;
+
+use super::{multiple_rows_match, Attempts, Failure, Named};
+use crate::model::Model;
+use crate::session::Session;
+use crate::strategy::Item;
+use crate::Error;
+
+/// A row a bulk statement returned: the 1-based position of its item among the items the
+/// statement was given, whether the statement created it, and the row.
+pub(crate) type Numbered<M> = (i64, bool, M);
+
+/// One attempt at the unanswered items of a chunk.
+pub(crate) trait ChunkAttempt<S: Session, M: Model>: Send {
+    /// Runs the backend's statements for `batch`; `attempt` counts from 1.
+    fn run(
+        &mut self,
+        session: &mut S,
+        batch: &[&Item<M>],
+        attempt: u32,
+    ) -> impl Future<Output = Result<Vec<Numbered<M>>, Failure>> + Send;
+}
+
+/// Gets or creates the row of every item, `chunk_len` items at a time, with `attempt`;
+/// the results are in the order of `items`.
+pub(crate) async fn run<S, M, A>(
+    session: &mut S,
+    items: &[Item<M>],
+    chunk_len: usize,
+    mut attempt: A,
+) -> Result<Vec<(M, bool)>, Error>
+where
+    S: Session,
+    M: Named<S::Backend>,
+    A: ChunkAttempt<S, M>,
+{
+    let mut results: Vec<Option<(M, bool)>> = (0..items.len()).map(|_| None).collect();
+    for positions in chunks(items.len(), chunk_len) {
+        let mut pending: Vec<usize> = positions.collect();
+        let mut attempts = Attempts::new(session)?;
+        while !pending.is_empty() {
+            let batch: Vec<&Item<M>> = pending.iter().map(|&i| &items[i]).collect();
+            let outcome = attempt.run(session, &batch, attempts.next_number()).await;
+            drop(batch);
+            match outcome {
+                Ok(rows) => {
+                    place::<M, S::Backend>(rows, &pending, &mut results)?;
+                    pending.retain(|&i| results[i].is_none());
+                    if !pending.is_empty() {
+                        attempts.failed(Failure::RowChanged)?;
+                    }
+                }
+                Err(failure) => attempts.failed(failure)?,
+            }
+        }
+    }
+    // Every item is answered once every chunk has finished without error.
+    Ok(results.into_iter().flatten().collect())
+}
+
+/// The input positions of each chunk of at most `chunk_len` items.
+fn chunks(len: usize, chunk_len: usize) -> impl Iterator<Item = Range<usize>> {
+    let step = chunk_len.max(1);
+    (0..len)
+        .step_by(step)
+        .map(move |start| start..len.min(start + step))
+}
+
+/// Puts each row in the result slot of its item. Two rows for one item mean that its
+/// lookup is not unique.
+fn place<M: Named<DB>, DB: diesel::backend::Backend>(
+    rows: Vec<Numbered<M>>,
+    pending: &[usize],
+    results: &mut [Option<(M, bool)>],
+) -> Result<(), Error> {
+    for (number, created, row) in rows {
+        let index = usize::try_from(number - 1)
+            .ok()
+            .and_then(|position| pending.get(position));
+        match index.map(|&index| &mut results[index]) {
+            Some(slot @ None) => *slot = Some((row, created)),
+            Some(Some(_)) => return Err(multiple_rows_match::<M, DB>()),
+            None => {
+                let message = format!(
+                    "get_or_create_many: a row came back for item {number} of {}",
+                    pending.len()
+                );
+                return Err(Error::Database(
+                    diesel::result::Error::DeserializationError(message.into()),
+                ));
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,106 @@
+//! What `#[derive(GetOrCreate)]` tells the runtime about a model: typed data, no SQL.
+//!
+//! The derive describes a model in three parts:
+//!
+//! - [`Model`]: its generated structs and its table;
+//! - for each field, where its value is and which column it maps to: a [`KeyField`] impl
+//!   per `#[lookup]` field and a [`ValueField`] impl per `#[default]` field, each keyed by
+//!   the column's type (`KeyField<users::email>`);
+//! - [`Columns`]: the order of those fields, as calls of a visitor
+//!   (`visitor.visit::<users::email>()`), with what binding each field's value on a
+//!   backend requires.
+//!
+//! Every statement is written by the runtime, by visitors that walk this description
+//! (see `sql/`). A new statement shape is a new visitor, never new derive code; and what
+//! a field needs beyond its column and value (how a key is compared, what a `None` means)
+//! is an associated item of its field impl.
+//!
+//! This is the contract between the two crates, not an API for users: it may change in
+//! any release.
+
+use diesel::backend::Backend;
+use diesel::dsl::SqlTypeOf;
+use diesel::sql_types::HasSqlType;
+use diesel::{Column, QueryResult, Table};
+
+mod bind;
+mod check;
+
+pub use bind::{nullable, KeyBind, KeyValue, Nullability, ValueBind};
+pub use check::{assert_binds_on, assert_fits_column, BindsOn, FitsColumn};
+
+/// A model: its generated structs and its table.
+pub trait Model: Sized + Send + 'static {
+    /// The generated `<Model>Lookup`: the key of a row.
+    type Key: Send + Sync;
+    /// The generated `<Model>Defaults`: the values a row is created with.
+    type Values: Send + Sync;
+    /// The generated `<Model>Changes`: one `Option` per default field.
+    type Changeset: Default + From<Self::Values> + Send + Sync;
+    /// The Diesel table, from `#[diesel(table_name = ..)]`.
+    type Table: Table + Default;
+
+    /// The SQL names of the lookup columns, in field order, for error messages.
+    const KEY_COLUMNS: &'static [&'static str];
+
+    /// Whether some lookup column is nullable: a statement that compares the key then
+    /// depends on its values (`= $1` or `IS NULL`), and is prepared per text, not per type.
+    const NULLABLE_KEY: bool;
+}
+
+/// A `#[lookup]` field of model `Self`, on column `Col`.
+pub trait KeyField<Col>: Model {
+    /// The field's type.
+    type Value: 'static;
+
+    /// The field's value in a key.
+    fn get(key: &Self::Key) -> &Self::Value;
+}
+
+/// A `#[default]` field of model `Self`, on column `Col`.
+pub trait ValueField<Col>: Model {
+    /// The field's type.
+    type Value: 'static;
+
+    /// The field's value in the defaults.
+    fn get(values: &Self::Values) -> &Self::Value;
+
+    /// The field's value in a changeset, if it is changed.
+    fn change(changes: &Self::Changeset) -> Option<&Self::Value>;
+}
+
+/// The fields of a model in order, and what binding them on backend `DB` requires.
+///
+/// The derive writes one impl generic over the backend, whose `where` clause states, per
+/// field, that the backend has the column's SQL type and the field's type can be bound
+/// for it ([`KeyBind`], [`ValueBind`]): the model then works on every backend where those
+/// hold, and nowhere else.
+pub trait Columns<DB: Backend>: Model {
+    /// Calls `visitor.visit::<Col>()` for each lookup field's column, in field order.
+    fn visit_key<V: KeyVisitor<Self, DB>>(visitor: &mut V) -> QueryResult<()>;
+
+    /// Calls `visitor.visit::<Col>()` for each default field's column, in field order.
+    fn visit_values<V: ValueVisitor<Self, DB>>(visitor: &mut V) -> QueryResult<()>;
+}
+
+/// Walks the lookup fields of `M` (see [`Columns::visit_key`]).
+pub trait KeyVisitor<M: Model, DB: Backend> {
+    /// Visits the lookup field on column `Col`.
+    fn visit<Col>(&mut self) -> QueryResult<()>
+    where
+        Col: Column<SqlType: 'static>,
+        M: KeyField<Col>,
+        <M as KeyField<Col>>::Value: KeyBind<Col, DB>,
+        DB: HasSqlType<SqlTypeOf<Col>>;
+}
+
+/// Walks the default fields of `M` (see [`Columns::visit_values`]).
+pub trait ValueVisitor<M: Model, DB: Backend> {
+    /// Visits the default field on column `Col`.
+    fn visit<Col>(&mut self) -> QueryResult<()>
+    where
+        Col: Column<SqlType: 'static>,
+        M: ValueField<Col>,
+        <M as ValueField<Col>>::Value: ValueBind<Col, DB>,
+        DB: HasSqlType<SqlTypeOf<Col>>;
+}

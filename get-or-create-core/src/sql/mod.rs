@@ -1,0 +1,497 @@
+//! The SQL every backend writes the same way: the parts of a statement that walk a
+//! model's description (key comparisons, column and value lists, assignments) and the
+//! statements all backends send alike.
+//!
+//! Each part is a visitor over the model's fields (see `model`), writing straight into
+//! Diesel's `AstPass`: no allocation, and a value is bound where it is visited. What only
+//! some backends send lives in their folders (`pg/`, `sqlite/`, `mysql/`), or, for what
+//! PostgreSQL and SQLite share, in [`returning`].
+
+use std::marker::PhantomData;
+
+use diesel::backend::{Backend, DieselReserveSpecialization};
+use diesel::dsl::SqlTypeOf;
+use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
+use diesel::query_source::QuerySource;
+use diesel::sql_types::HasSqlType;
+use diesel::{Column, QueryResult, Selectable};
+
+use crate::model::{
+    Columns, KeyBind, KeyField, KeyVisitor, Model, ValueBind, ValueField, ValueVisitor,
+};
+
+pub(crate) mod bulk;
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+pub(crate) mod returning;
+#[cfg(any(feature = "sqlite", feature = "mysql"))]
+pub(crate) mod values;
+
+/// The SQL type of the rows a statement returns: the model's columns.
+pub(crate) type RowType<M, DB> = SqlTypeOf<<M as Selectable<DB>>::SelectExpression>;
+
+/// The query id of a statement for model `M` on backend `DB`, told apart by its `Kind`: one
+/// prepared statement per model, statement and backend.
+pub struct StatementId<M, DB, Kind>(PhantomData<(M, DB, Kind)>);
+
+/// Writes the separator before every item but the first.
+pub(crate) struct Separator {
+    text: &'static str,
+    first: bool,
+}
+
+impl Separator {
+    pub(crate) fn new(text: &'static str) -> Self {
+        Separator { text, first: true }
+    }
+
+    pub(crate) fn push<DB: Backend>(&mut self, out: &mut AstPass<'_, '_, DB>) {
+        if !std::mem::take(&mut self.first) {
+            out.push_sql(self.text);
+        }
+    }
+}
+
+/// `k1 = $1 AND k2 IS NULL ..`: the rows of `key`. A `NULL` value is matched with
+/// `IS NULL`, since `= NULL` is never true.
+pub(crate) fn push_key_match<'b, M, DB>(
+    key: &'b M::Key,
+    out: &mut AstPass<'_, 'b, DB>,
+) -> QueryResult<()>
+where
+    M: Columns<DB>,
+    DB: Backend,
+{
+    struct KeyMatch<'a, 'o, 'b, M: Model, DB: Backend> {
+        key: &'b M::Key,
+        out: &'a mut AstPass<'o, 'b, DB>,
+        and: Separator,
+    }
+    impl<M: Model, DB: Backend> KeyVisitor<M, DB> for KeyMatch<'_, '_, '_, M, DB> {
+        fn visit<Col>(&mut self) -> QueryResult<()>
+        where
+            Col: Column<SqlType: 'static>,
+            M: KeyField<Col>,
+            <M as KeyField<Col>>::Value: KeyBind<Col, DB>,
+            DB: HasSqlType<SqlTypeOf<Col>>,
+        {
+            let value = <M as KeyField<Col>>::get(self.key);
+            self.and.push(self.out);
+            self.out.push_identifier(Col::NAME)?;
+            if value.is_null() {
+                self.out.push_sql(" IS NULL");
+                Ok(())
+            } else {
+                self.out.push_sql(" = ");
+                value.bind_key(self.out)
+            }
+        }
+    }
+    M::visit_key(&mut KeyMatch::<M, DB> {
+        key,
+        out,
+        and: Separator::new(" AND "),
+    })
+}
+
+/// Calls `f` with the SQL name of each lookup column and whether its type is nullable.
+pub(crate) fn for_each_key_column<M, DB>(
+    f: impl FnMut(&'static str, bool) -> QueryResult<()>,
+) -> QueryResult<()>
+where
+    M: Columns<DB>,
+    DB: Backend,
+{
+    struct Names<F>(F);
+    impl<M: Model, DB: Backend, F> KeyVisitor<M, DB> for Names<F>
+    where
+        F: FnMut(&'static str, bool) -> QueryResult<()>,
+    {
+        fn visit<Col>(&mut self) -> QueryResult<()>
+        where
+            Col: Column<SqlType: 'static>,
+            M: KeyField<Col>,
+            <M as KeyField<Col>>::Value: KeyBind<Col, DB>,
+            DB: HasSqlType<SqlTypeOf<Col>>,
+        {
+            (self.0)(
+                Col::NAME,
+                <<M as KeyField<Col>>::Value as KeyBind<Col, DB>>::NULLABLE,
+            )
+        }
+    }
+    M::visit_key(&mut Names(f))
+}
+
+/// Calls `f` with the SQL name of each default column.
+pub(crate) fn for_each_value_column<M, DB>(
+    f: impl FnMut(&'static str) -> QueryResult<()>,
+) -> QueryResult<()>
+where
+    M: Columns<DB>,
+    DB: Backend,
+{
+    struct Names<F>(F);
+    impl<M: Model, DB: Backend, F> ValueVisitor<M, DB> for Names<F>
+    where
+        F: FnMut(&'static str) -> QueryResult<()>,
+    {
+        fn visit<Col>(&mut self) -> QueryResult<()>
+        where
+            Col: Column<SqlType: 'static>,
+            M: ValueField<Col>,
+            <M as ValueField<Col>>::Value: ValueBind<Col, DB>,
+            DB: HasSqlType<SqlTypeOf<Col>>,
+        {
+            (self.0)(Col::NAME)
+        }
+    }
+    M::visit_values(&mut Names(f))
+}
+
+/// `k1, k2, ..`: the lookup columns.
+pub(crate) fn push_key_columns<M, DB>(out: &mut AstPass<'_, '_, DB>) -> QueryResult<()>
+where
+    M: Columns<DB>,
+    DB: Backend,
+{
+    let mut comma = Separator::new(", ");
+    for_each_key_column::<M, DB>(|name, _| {
+        comma.push(out);
+        out.push_identifier(name)
+    })
+}
+
+/// `k1, .., d1, ..`: the columns an insert writes, the lookup's then the defaults'.
+pub(crate) fn push_insert_columns<M, DB>(out: &mut AstPass<'_, '_, DB>) -> QueryResult<()>
+where
+    M: Columns<DB>,
+    DB: Backend,
+{
+    let mut comma = Separator::new(", ");
+    for_each_key_column::<M, DB>(|name, _| {
+        comma.push(out);
+        out.push_identifier(name)
+    })?;
+    for_each_value_column::<M, DB>(|name| {
+        comma.push(out);
+        out.push_identifier(name)
+    })
+}
+
+/// `$1, $2, ..` for the key's values, in [`push_key_columns`] order.
+pub(crate) fn push_key_values<'b, M, DB>(
+    key: &'b M::Key,
+    out: &mut AstPass<'_, 'b, DB>,
+    comma: &mut Separator,
+) -> QueryResult<()>
+where
+    M: Columns<DB>,
+    DB: Backend,
+{
+    struct KeyValues<'a, 'o, 'b, M: Model, DB: Backend> {
+        key: &'b M::Key,
+        out: &'a mut AstPass<'o, 'b, DB>,
+        comma: &'a mut Separator,
+    }
+    impl<M: Model, DB: Backend> KeyVisitor<M, DB> for KeyValues<'_, '_, '_, M, DB> {
+        fn visit<Col>(&mut self) -> QueryResult<()>
+        where
+            Col: Column<SqlType: 'static>,
+            M: KeyField<Col>,
+            <M as KeyField<Col>>::Value: KeyBind<Col, DB>,
+            DB: HasSqlType<SqlTypeOf<Col>>,
+        {
+            self.comma.push(self.out);
+            <M as KeyField<Col>>::get(self.key).bind_key(self.out)
+        }
+    }
+    M::visit_key(&mut KeyValues::<M, DB> { key, out, comma })
+}
+
+/// Where the default columns' values of an insert come from.
+pub(crate) enum Values<'a, M: Model> {
+    /// `get_or_create`: the defaults.
+    Defaults(&'a M::Values),
+    /// `update_or_create`: each field's change, or else its default (`None` when every
+    /// field is changed).
+    Changed(&'a M::Changeset, Option<&'a M::Values>),
+}
+
+// Not derived: a derive would require `M: Copy`, but only references are copied.
+impl<M: Model> Clone for Values<'_, M> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<M: Model> Copy for Values<'_, M> {}
+
+/// `$1, $2, ..` for every column of [`push_insert_columns`]: the key's values, then each
+/// default field's value.
+pub(crate) fn push_insert_values<'b, M, DB>(
+    key: &'b M::Key,
+    values: Values<'b, M>,
+    out: &mut AstPass<'_, 'b, DB>,
+) -> QueryResult<()>
+where
+    M: Columns<DB>,
+    DB: Backend,
+{
+    struct DefaultValues<'a, 'o, 'b, M: Model, DB: Backend> {
+        values: Values<'b, M>,
+        out: &'a mut AstPass<'o, 'b, DB>,
+        comma: &'a mut Separator,
+    }
+    impl<M: Model, DB: Backend> ValueVisitor<M, DB> for DefaultValues<'_, '_, '_, M, DB> {
+        fn visit<Col>(&mut self) -> QueryResult<()>
+        where
+            Col: Column<SqlType: 'static>,
+            M: ValueField<Col>,
+            <M as ValueField<Col>>::Value: ValueBind<Col, DB>,
+            DB: HasSqlType<SqlTypeOf<Col>>,
+        {
+            self.comma.push(self.out);
+            let value = match self.values {
+                Values::Defaults(defaults) => Some(<M as ValueField<Col>>::get(defaults)),
+                Values::Changed(changes, defaults) => <M as ValueField<Col>>::change(changes)
+                    .or_else(|| defaults.map(<M as ValueField<Col>>::get)),
+            };
+            match value {
+                Some(value) => value.bind_value(self.out),
+                None => Err(diesel::result::Error::QueryBuilderError(
+                    format!("get-or-create: no value to insert into `{}`", Col::NAME).into(),
+                )),
+            }
+        }
+    }
+    let mut comma = Separator::new(", ");
+    push_key_values::<M, DB>(key, out, &mut comma)?;
+    M::visit_values(&mut DefaultValues::<M, DB> {
+        values,
+        out,
+        comma: &mut comma,
+    })
+}
+
+/// `d1 = $1, d2 = $2`: the changed fields of `changes`.
+pub(crate) fn push_assignments<'b, M, DB>(
+    changes: &'b M::Changeset,
+    out: &mut AstPass<'_, 'b, DB>,
+) -> QueryResult<()>
+where
+    M: Columns<DB>,
+    DB: Backend,
+{
+    struct Assignments<'a, 'o, 'b, M: Model, DB: Backend> {
+        changes: &'b M::Changeset,
+        out: &'a mut AstPass<'o, 'b, DB>,
+        comma: Separator,
+    }
+    impl<M: Model, DB: Backend> ValueVisitor<M, DB> for Assignments<'_, '_, '_, M, DB> {
+        fn visit<Col>(&mut self) -> QueryResult<()>
+        where
+            Col: Column<SqlType: 'static>,
+            M: ValueField<Col>,
+            <M as ValueField<Col>>::Value: ValueBind<Col, DB>,
+            DB: HasSqlType<SqlTypeOf<Col>>,
+        {
+            let Some(value) = <M as ValueField<Col>>::change(self.changes) else {
+                return Ok(());
+            };
+            self.comma.push(self.out);
+            self.out.push_identifier(Col::NAME)?;
+            self.out.push_sql(" = ");
+            value.bind_value(self.out)
+        }
+    }
+    M::visit_values(&mut Assignments::<M, DB> {
+        changes,
+        out,
+        comma: Separator::new(", "),
+    })
+}
+
+/// How many fields `changes` changes, and how many default fields the model has.
+pub(crate) fn count_changes<M, DB>(changes: &M::Changeset) -> Changed
+where
+    M: Columns<DB>,
+    DB: Backend,
+{
+    struct Count<'c, M: Model> {
+        changes: &'c M::Changeset,
+        counted: Changed,
+    }
+    impl<M: Model, DB: Backend> ValueVisitor<M, DB> for Count<'_, M> {
+        fn visit<Col>(&mut self) -> QueryResult<()>
+        where
+            Col: Column<SqlType: 'static>,
+            M: ValueField<Col>,
+            <M as ValueField<Col>>::Value: ValueBind<Col, DB>,
+            DB: HasSqlType<SqlTypeOf<Col>>,
+        {
+            self.counted.fields += 1;
+            self.counted.changed +=
+                usize::from(<M as ValueField<Col>>::change(self.changes).is_some());
+            Ok(())
+        }
+    }
+    let mut count = Count::<M> {
+        changes,
+        counted: Changed::default(),
+    };
+    // Counting cannot fail.
+    let _ = M::visit_values::<_>(&mut count);
+    count.counted
+}
+
+/// The result of [`count_changes`].
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Changed {
+    /// How many fields are changed.
+    pub(crate) changed: usize,
+    /// How many default fields the model has.
+    pub(crate) fields: usize,
+}
+
+impl Changed {
+    /// Whether no field is changed: an update would be a read.
+    pub(crate) fn none(self) -> bool {
+        self.changed == 0
+    }
+
+    /// Whether every field is changed: creating a row needs no defaults.
+    pub(crate) fn all(self) -> bool {
+        self.changed == self.fields
+    }
+}
+
+/// What follows a [`SelectByKey`]: nothing, or a locking clause (see `mysql/`).
+pub(crate) trait SelectTail: 'static {
+    /// The SQL appended to the query.
+    const SQL: &'static str;
+}
+
+/// A plain read.
+pub(crate) struct NoLock;
+
+impl SelectTail for NoLock {
+    const SQL: &'static str = "";
+}
+
+/// `SELECT <model columns> FROM <table> WHERE <key> LIMIT 2 <tail>`.
+///
+/// `LIMIT 2` rather than 1 lets us see that several rows match instead of returning an
+/// arbitrary one of them.
+pub(crate) struct SelectByKey<'a, M: Model + Selectable<DB>, DB: Backend, Tail = NoLock> {
+    key: &'a M::Key,
+    from: <M::Table as QuerySource>::FromClause,
+    selection: M::SelectExpression,
+    _marker: PhantomData<fn() -> (DB, Tail)>,
+}
+
+impl<'a, M, DB, Tail> SelectByKey<'a, M, DB, Tail>
+where
+    M: Model + Selectable<DB>,
+    DB: Backend,
+{
+    pub(crate) fn new(key: &'a M::Key) -> Self {
+        SelectByKey {
+            key,
+            from: M::Table::default().from_clause(),
+            selection: M::construct_selection(),
+            _marker: PhantomData,
+        }
+    }
+}
+
+impl<M, DB, Tail> QueryId for SelectByKey<'_, M, DB, Tail>
+where
+    M: Model + Selectable<DB>,
+    DB: Backend + 'static,
+    Tail: SelectTail,
+{
+    type QueryId = StatementId<M, DB, Tail>;
+    const HAS_STATIC_QUERY_ID: bool = !M::NULLABLE_KEY;
+}
+
+impl<M, DB, Tail> Query for SelectByKey<'_, M, DB, Tail>
+where
+    M: Model + Selectable<DB>,
+    DB: Backend,
+{
+    type SqlType = RowType<M, DB>;
+}
+
+impl<M, DB, Tail> QueryFragment<DB> for SelectByKey<'_, M, DB, Tail>
+where
+    M: Columns<DB> + Selectable<DB>,
+    M::SelectExpression: QueryFragment<DB>,
+    <M::Table as QuerySource>::FromClause: QueryFragment<DB>,
+    DB: Backend + DieselReserveSpecialization,
+    Tail: SelectTail,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        out.push_sql("SELECT ");
+        self.selection.walk_ast(out.reborrow())?;
+        out.push_sql(" FROM ");
+        self.from.walk_ast(out.reborrow())?;
+        out.push_sql(" WHERE ");
+        push_key_match::<M, DB>(self.key, &mut out)?;
+        out.push_sql(" LIMIT 2");
+        out.push_sql(Tail::SQL);
+        Ok(())
+    }
+}
+
+/// `UPDATE <table> SET <changes> WHERE <key> AND <exactly one row matches>`, the head of
+/// every backend's update.
+///
+/// The guard (`(SELECT COUNT(*) FROM (SELECT 1 .. LIMIT 2)) = 1`) keeps a key that
+/// matches several rows (a `NULL` key under an index whose `NULL`s are distinct) from
+/// changing them all: such a call then finds the rows with a read and reports them.
+pub(crate) fn push_update<'b, M, DB>(
+    table: &'b <M::Table as QuerySource>::FromClause,
+    key: &'b M::Key,
+    changes: &'b M::Changeset,
+    out: &mut AstPass<'_, 'b, DB>,
+) -> QueryResult<()>
+where
+    M: Columns<DB>,
+    <M::Table as QuerySource>::FromClause: QueryFragment<DB>,
+    DB: Backend,
+{
+    out.push_sql("UPDATE ");
+    table.walk_ast(out.reborrow())?;
+    out.push_sql(" SET ");
+    push_assignments::<M, DB>(changes, out)?;
+    out.push_sql(" WHERE ");
+    push_key_match::<M, DB>(key, out)?;
+    out.push_sql(" AND (SELECT COUNT(*) FROM (SELECT 1 FROM ");
+    table.walk_ast(out.reborrow())?;
+    out.push_sql(" WHERE ");
+    push_key_match::<M, DB>(key, out)?;
+    out.push_sql(" LIMIT 2) AS __goc_matches) = 1");
+    Ok(())
+}
+
+/// `INSERT INTO <table> (<insert columns>) VALUES (<values>)`, the head of every
+/// backend's single-row insert.
+pub(crate) fn push_insert<'b, M, DB>(
+    table: &'b <M::Table as QuerySource>::FromClause,
+    key: &'b M::Key,
+    values: Values<'b, M>,
+    out: &mut AstPass<'_, 'b, DB>,
+) -> QueryResult<()>
+where
+    M: Columns<DB>,
+    <M::Table as QuerySource>::FromClause: QueryFragment<DB>,
+    DB: Backend,
+{
+    out.push_sql("INSERT INTO ");
+    table.walk_ast(out.reborrow())?;
+    out.push_sql(" (");
+    push_insert_columns::<M, DB>(out)?;
+    out.push_sql(") VALUES (");
+    push_insert_values::<M, DB>(key, values, out)?;
+    out.push_sql(")");
+    Ok(())
+}

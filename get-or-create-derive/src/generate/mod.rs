@@ -1,0 +1,42 @@
+//! Writes the code for a checked [`Model`]: the model's structs, its description for the
+//! runtime, and the compile-time checks of its fields. No SQL: the runtime writes every
+//! statement from the description.
+//!
+//! Everything but the public structs lives inside `const _: () = { .. };`, so that no
+//! generated name can clash with the user's, and reaches the runtime through one path,
+//! `::get_or_create_core::__private`.
+
+use proc_macro2::TokenStream;
+use quote::{quote, quote_spanned};
+
+use crate::model::{Field, Model};
+
+mod checks;
+mod description;
+mod structs;
+
+pub fn generate(model: &Model) -> TokenStream {
+    let structs = structs::generate(model);
+    let description = description::generate(model);
+    let checks = checks::generate(model);
+    quote! {
+        #structs
+
+        #[allow(non_local_definitions)]
+        const _: () = {
+            use ::get_or_create_core::__private as __goc;
+            use __goc::diesel;
+
+            #description
+            #checks
+        };
+    }
+}
+
+/// The column of a field, `table::column`, spanned at the field's column name so that an
+/// unknown column is reported there.
+fn column(model: &Model, field: &Field) -> TokenStream {
+    let table = &model.table;
+    let column = &field.column;
+    quote_spanned!(column.span()=> #table::#column)
+}
