@@ -2,7 +2,8 @@
 //! re-exports it beside the trait it implements and documents both.
 //!
 //! The expansion runs in three steps: `attrs.rs` parses the attributes, `model.rs` checks
-//! them and builds a description of the model, `generate.rs` writes the code.
+//! them and builds a description of the model, `generate/` writes the code (one file per
+//! generated item: the structs, the description the runtime reads, the field checks).
 #![forbid(unsafe_code)]
 
 use proc_macro::TokenStream;

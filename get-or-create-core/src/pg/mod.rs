@@ -4,7 +4,7 @@
 //! |---|---|---|
 //! | row exists | 1: [`SelectOrInsert`] | 1: `SELECT` |
 //! | row missing | 1: [`SelectOrInsert`] | 2: `SELECT`, `INSERT .. ON CONFLICT DO NOTHING RETURNING` |
-//! | lost race | 2: [`SelectOrInsert`], `SELECT` | 3 (see `strategy/select_then_insert.rs`) |
+//! | lost race | 2: [`SelectOrInsert`], `SELECT` | 3 (see `flow/select_then_insert.rs`) |
 //!
 //! `update_or_create` with every default field changed is one [`UpdateOrInsert`] (two
 //! after a lost race); with some fields left to the create defaults it is the shared

@@ -1,5 +1,5 @@
 //! SQLite: the select-then-insert flow it shares with PostgreSQL
-//! (`strategy/select_then_insert.rs`), with SQLite's errors.
+//! (`flow/select_then_insert.rs`), with SQLite's errors.
 //!
 //! `get_or_create_many` sends two statements per chunk: an insert of the chunk's missing
 //! keys that returns their `rowid`s, then a read of all the chunk's rows with theirs.
