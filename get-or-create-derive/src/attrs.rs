@@ -1,27 +1,59 @@
 //! The attribute grammar: what may be written on the struct and its fields, each item
 //! kept with its span for error messages.
+//!
+//! On a field:
+//!
+//! ```text
+//! #[lookup]                              part of the key
+//! #[lookup(function = lower)]            compared as lower(column) = lower(value)
+//! #[lookup(collate = "NOCASE")]          compared with that collation
+//! #[default]                             written only when a row is created
+//! #[get_or_create(lookup(..))]           the same, for structs that also derive Default
+//! #[get_or_create(default)]
+//! #[diesel(column_name = ..)]            Diesel's, honoured
+//! ```
+//!
+//! On the struct:
+//!
+//! ```text
+//! #[get_or_create(where = "deleted_at IS NULL")]   the key is unique among these rows only
+//! #[diesel(table_name = .., check_for_backend(..))]   Diesel's, honoured
+//! ```
 
 use proc_macro2::Span;
+use syn::meta::ParseNestedMeta;
 use syn::parse::ParseStream;
 use syn::spanned::Spanned;
 use syn::{Attribute, Ident, LitStr, Path, Token};
 
 /// What a field is for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Role {
-    /// `#[lookup]`: part of the key that identifies a row.
-    Lookup,
+    /// `#[lookup]`: part of the key that identifies a row, compared as `compare` says.
+    Lookup(Compare),
     /// `#[default]`: written only when a row is created.
     Default,
 }
 
 impl Role {
-    pub fn attribute(self) -> &'static str {
+    pub fn attribute(&self) -> &'static str {
         match self {
-            Role::Lookup => "lookup",
+            Role::Lookup(_) => "lookup",
             Role::Default => "default",
         }
     }
+}
+
+/// How a lookup field is compared with the stored rows.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Compare {
+    /// `column = value`
+    #[default]
+    Equal,
+    /// `function(column) = function(value)`: the SQL name of the function.
+    Function(String),
+    /// `column COLLATE "collation" = value`: the collation's name.
+    Collate(String),
 }
 
 /// The attributes of one field that the derive reads.
@@ -36,6 +68,8 @@ pub struct FieldAttrs {
 pub struct StructAttrs {
     pub table_name: Option<Path>,
     pub check_for_backend: Vec<Path>,
+    /// `#[get_or_create(where = "..")]`: the predicate of the partial unique index.
+    pub filter: Option<LitStr>,
 }
 
 /// Collects every error instead of stopping at the first, so that the user sees all of
@@ -59,32 +93,63 @@ impl Errors {
 const ROLE_HELP: &str = "the correct form is `#[lookup]`, `#[default]`, \
                          `#[get_or_create(lookup)]` or `#[get_or_create(default)]`";
 
+const KEY_HELP: &str = "the correct form is `#[lookup(function = lower)]` (compared as \
+                        `lower(column) = lower(value)`) or `#[lookup(collate = \"NOCASE\")]`";
+
 pub fn parse_field_attrs(attrs: &[Attribute], errors: &mut Errors) -> FieldAttrs {
     let mut out = FieldAttrs::default();
     for attr in attrs {
         let path = attr.path();
-        if path.is_ident("lookup") || path.is_ident("default") {
-            let role = if path.is_ident("lookup") {
-                Role::Lookup
-            } else {
-                Role::Default
+        if path.is_ident("lookup") {
+            let compare = match &attr.meta {
+                syn::Meta::Path(_) => Compare::Equal,
+                syn::Meta::List(_) => {
+                    let mut compare = Compare::Equal;
+                    let result =
+                        attr.parse_nested_meta(|meta| parse_compare(&meta, &mut compare, errors));
+                    if let Err(error) = result {
+                        errors.push(error);
+                    }
+                    compare
+                }
+                syn::Meta::NameValue(_) => {
+                    errors.push(syn::Error::new_spanned(
+                        &attr.meta,
+                        format!("`#[lookup]` takes no value; {ROLE_HELP}, or {KEY_HELP}"),
+                    ));
+                    Compare::Equal
+                }
             };
-            // Spans name the attribute, `lookup(x)` or `default`, not just its first token.
+            set_role(&mut out, Role::Lookup(compare), path.span(), errors);
+        } else if path.is_ident("default") {
+            // Spans name the attribute, `default(x)` or `default`, not just its first token.
             if attr.meta.require_path_only().is_err() {
                 errors.push(syn::Error::new_spanned(
                     &attr.meta,
-                    format!("`#[{}]` takes no arguments; {ROLE_HELP}", role.attribute()),
+                    format!("`#[default]` takes no arguments; {ROLE_HELP}"),
                 ));
             }
-            set_role(&mut out, role, path.span(), errors);
+            set_role(&mut out, Role::Default, path.span(), errors);
         } else if path.is_ident("get_or_create") {
             // A bad option is reported and stepped over, not returned: the options after
             // it are still read, and a `lookup(x)` still counts as a lookup (like
             // `#[lookup(x)]`), so that no "needs at least one lookup" error follows.
             let result = attr.parse_nested_meta(|meta| {
                 let role = if meta.path.is_ident("lookup") {
-                    Role::Lookup
+                    let mut compare = Compare::Equal;
+                    if meta.input.peek(syn::token::Paren) {
+                        meta.parse_nested_meta(|key| parse_compare(&key, &mut compare, errors))?;
+                    } else if !meta.input.is_empty() && !meta.input.peek(Token![,]) {
+                        errors.push(meta.error(format!("`lookup` takes no value; {KEY_HELP}")));
+                        skip_option_arguments(meta.input)?;
+                    }
+                    Role::Lookup(compare)
                 } else if meta.path.is_ident("default") {
+                    if !meta.input.is_empty() && !meta.input.peek(Token![,]) {
+                        errors
+                            .push(meta.error(format!("`default` takes no arguments; {ROLE_HELP}")));
+                        skip_option_arguments(meta.input)?;
+                    }
                     Role::Default
                 } else {
                     errors.push(meta.error(format!(
@@ -93,13 +158,6 @@ pub fn parse_field_attrs(attrs: &[Attribute], errors: &mut Errors) -> FieldAttrs
                     )));
                     return skip_option_arguments(meta.input);
                 };
-                if !meta.input.is_empty() && !meta.input.peek(Token![,]) {
-                    errors.push(meta.error(format!(
-                        "`{}` takes no arguments; {ROLE_HELP}",
-                        role.attribute()
-                    )));
-                    skip_option_arguments(meta.input)?;
-                }
                 set_role(&mut out, role, meta.path.span(), errors);
                 Ok(())
             });
@@ -123,16 +181,97 @@ pub fn parse_field_attrs(attrs: &[Attribute], errors: &mut Errors) -> FieldAttrs
     out
 }
 
-fn set_role(out: &mut FieldAttrs, role: Role, span: Span, errors: &mut Errors) {
-    match out.role {
-        None => out.role = Some((role, span)),
-        Some((previous, _)) if previous == role => errors.push(syn::Error::new(
+/// One option of `#[lookup(..)]`: `function = ..` or `collate = ..`.
+fn parse_compare(
+    meta: &ParseNestedMeta,
+    compare: &mut Compare,
+    errors: &mut Errors,
+) -> syn::Result<()> {
+    let (name, is_function) = if meta.path.is_ident("function") {
+        ("function", true)
+    } else if meta.path.is_ident("collate") {
+        ("collate", false)
+    } else {
+        errors.push(meta.error(format!(
+            "unknown lookup option `{}`; {KEY_HELP}",
+            path_to_string(&meta.path)
+        )));
+        return skip_option_arguments(meta.input);
+    };
+    if !meta.input.peek(Token![=]) {
+        errors.push(meta.error(format!("`{name}` needs a value; {KEY_HELP}")));
+        return skip_option_arguments(meta.input);
+    }
+    let input = meta.value()?;
+    let (text, span) = if input.peek(LitStr) {
+        let lit: LitStr = input.parse()?;
+        (lit.value(), lit.span())
+    } else {
+        let path: Path = input.parse()?;
+        (path_to_string(&path).replace("::", "."), path.span())
+    };
+    let parsed = if is_function {
+        valid_function_name(&text).then(|| Compare::Function(text.clone()))
+    } else {
+        valid_collation_name(&text).then(|| Compare::Collate(text.clone()))
+    };
+    match (parsed, &*compare) {
+        (None, _) if is_function => errors.push(syn::Error::new(
             span,
             format!(
-                "the field is already marked `{}`; remove this attribute",
-                role.attribute()
+                "`{text}` is not the name of an SQL function: write only its name, as in \
+                 `#[lookup(function = lower)]` or `#[lookup(function = \"app.canon_name\")]`; \
+                 the runtime writes `name(column) = name(value)`"
             ),
         )),
+        (None, _) => errors.push(syn::Error::new(
+            span,
+            format!(
+                "`{text}` is not the name of a collation: write it as in \
+                 `#[lookup(collate = \"NOCASE\")]`"
+            ),
+        )),
+        (Some(_), Compare::Function(_) | Compare::Collate(_)) => errors.push(syn::Error::new(
+            span,
+            format!(
+                "a lookup field is compared one way: give `function` or `collate`, not both; \
+                 {KEY_HELP}"
+            ),
+        )),
+        (Some(parsed), Compare::Equal) => *compare = parsed,
+    }
+    Ok(())
+}
+
+/// `lower`, `app.canon_name`: identifiers joined by dots.
+fn valid_function_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.split('.').all(|part| {
+            let mut chars = part.chars();
+            chars
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        })
+}
+
+/// A collation's name: written as a quoted identifier, so anything but a quote.
+fn valid_collation_name(name: &str) -> bool {
+    !name.is_empty() && !name.contains(['"', '`', '\''])
+}
+
+fn set_role(out: &mut FieldAttrs, role: Role, span: Span, errors: &mut Errors) {
+    match &out.role {
+        None => out.role = Some((role, span)),
+        Some((previous, _)) if previous.attribute() == role.attribute() => {
+            errors.push(syn::Error::new(
+                span,
+                format!(
+                    "the field is already marked `{}`; remove this attribute",
+                    role.attribute()
+                ),
+            ))
+        }
         Some((previous, _)) => errors.push(syn::Error::new(
             span,
             format!(
@@ -145,15 +284,44 @@ fn set_role(out: &mut FieldAttrs, role: Role, span: Span, errors: &mut Errors) {
     }
 }
 
+const STRUCT_HELP: &str = "on the struct, the correct form is \
+                           `#[get_or_create(where = \"deleted_at IS NULL\")]` (the predicate of \
+                           the partial unique index that backs the key); `lookup` and `default` \
+                           belong on fields";
+
 pub fn parse_struct_attrs(attrs: &[Attribute], errors: &mut Errors) -> StructAttrs {
     let mut out = StructAttrs::default();
     for attr in attrs {
         if attr.path().is_ident("get_or_create") {
-            errors.push(syn::Error::new_spanned(
-                attr,
-                "`#[get_or_create(..)]` belongs on fields: \
-                 `#[get_or_create(lookup)]` or `#[get_or_create(default)]`",
-            ));
+            let result = attr.parse_nested_meta(|meta| {
+                if meta.path.is_ident("where") {
+                    if !meta.input.peek(Token![=]) {
+                        errors.push(meta.error(format!("`where` needs a value; {STRUCT_HELP}")));
+                        return skip_option_arguments(meta.input);
+                    }
+                    let predicate: LitStr = meta.value()?.parse()?;
+                    let sql = predicate.value();
+                    if sql.trim().is_empty() || sql.contains(';') {
+                        errors.push(syn::Error::new(
+                            predicate.span(),
+                            "`where` takes the predicate of the partial unique index as SQL, \
+                             e.g. `#[get_or_create(where = \"deleted_at IS NULL\")]`",
+                        ));
+                    } else if out.filter.replace(predicate).is_some() {
+                        errors.push(meta.error("`where` is given twice; keep one"));
+                    }
+                    Ok(())
+                } else {
+                    errors.push(meta.error(format!(
+                        "unknown option `{}`; {STRUCT_HELP}",
+                        path_to_string(&meta.path)
+                    )));
+                    skip_option_arguments(meta.input)
+                }
+            });
+            if let Err(error) = result {
+                errors.push(error);
+            }
         } else if attr.path().is_ident("diesel") {
             let result = attr.parse_nested_meta(|meta| {
                 if meta.path.is_ident("table_name") {

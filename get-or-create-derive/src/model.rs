@@ -3,7 +3,7 @@
 use quote::format_ident;
 use syn::{Data, DeriveInput, Fields, Ident, Path, Type, Visibility};
 
-use crate::attrs::{self, Errors, Role};
+use crate::attrs::{self, Compare, Errors, Role};
 
 pub struct Model {
     pub ident: Ident,
@@ -14,6 +14,8 @@ pub struct Model {
     pub defaults: Vec<Field>,
     /// Backends from `#[diesel(check_for_backend(..))]`.
     pub check_for_backend: Vec<Path>,
+    /// `#[get_or_create(where = "..")]`: the rows the key is unique among.
+    pub filter: Option<syn::LitStr>,
 }
 
 pub struct Field {
@@ -23,6 +25,8 @@ pub struct Field {
     pub column: Ident,
     /// Doc comments of the model's field, copied to the generated struct.
     pub docs: Vec<syn::Attribute>,
+    /// How a lookup field is compared (always `Equal` for a default field).
+    pub compare: Compare,
 }
 
 impl Model {
@@ -72,7 +76,7 @@ impl Model {
         let mut defaults = Vec::new();
         for field in named.iter().flat_map(|named| &named.named) {
             let field_attrs = attrs::parse_field_attrs(&field.attrs, &mut errors);
-            let (Some(ident), Some((role, _))) = (&field.ident, field_attrs.role) else {
+            let (Some(ident), Some((role, _))) = (&field.ident, field_attrs.role.clone()) else {
                 continue;
             };
             let model_field = Field {
@@ -85,9 +89,13 @@ impl Model {
                     .filter(|a| a.path().is_ident("doc"))
                     .cloned()
                     .collect(),
+                compare: match &role {
+                    Role::Lookup(compare) => compare.clone(),
+                    Role::Default => Compare::Equal,
+                },
             };
             match role {
-                Role::Lookup => lookup.push(model_field),
+                Role::Lookup(_) => lookup.push(model_field),
                 Role::Default => defaults.push(model_field),
             }
         }
@@ -112,6 +120,7 @@ impl Model {
             lookup,
             defaults,
             check_for_backend: struct_attrs.check_for_backend,
+            filter: struct_attrs.filter,
         })
     }
 

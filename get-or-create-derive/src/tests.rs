@@ -372,7 +372,7 @@ fn refuses_arguments_to_lookup_and_default() {
                 pub email: String,
             }
         },
-        "`#[lookup]` takes no arguments",
+        "unknown lookup option `x`; the correct form is `#[lookup(function = lower)]`",
     );
     assert_one_error(
         quote! {
@@ -381,7 +381,7 @@ fn refuses_arguments_to_lookup_and_default() {
                 pub email: String,
             }
         },
-        "`#[lookup]` takes no arguments",
+        "`#[lookup]` takes no value",
     );
     assert_one_error(
         quote! {
@@ -432,7 +432,7 @@ fn refuses_arguments_inside_get_or_create() {
                 pub email: String,
             }
         },
-        "`lookup` takes no arguments",
+        "unknown lookup option `x`",
     );
     assert_one_error(
         quote! {
@@ -448,7 +448,7 @@ fn refuses_arguments_inside_get_or_create() {
 }
 
 #[test]
-fn refuses_get_or_create_on_the_struct() {
+fn refuses_field_options_on_the_struct() {
     assert_one_error(
         quote! {
             #[get_or_create(lookup)]
@@ -457,8 +457,127 @@ fn refuses_get_or_create_on_the_struct() {
                 pub email: String,
             }
         },
-        "`#[get_or_create(..)]` belongs on fields",
+        "unknown option `lookup`; on the struct, the correct form is \
+         `#[get_or_create(where = \"deleted_at IS NULL\")]`",
     );
+}
+
+#[test]
+fn expands_a_key_compared_through_a_function_and_a_collation() {
+    insta::assert_snapshot!(expand_ok(quote! {
+        #[derive(Queryable, Selectable, GetOrCreate)]
+        #[diesel(table_name = instances)]
+        pub struct Instance {
+            pub id: i32,
+            #[lookup(function = lower)]
+            pub domain: String,
+            #[get_or_create(lookup(collate = "NOCASE"))]
+            pub region: String,
+            #[default]
+            pub software: Option<String>,
+        }
+    }));
+}
+
+#[test]
+fn expands_a_key_scoped_to_a_partial_index() {
+    insta::assert_snapshot!(expand_ok(quote! {
+        #[derive(Queryable, Selectable, GetOrCreate)]
+        #[diesel(table_name = users)]
+        #[get_or_create(where = "gh_id > 0")]
+        pub struct User {
+            pub id: i32,
+            #[lookup]
+            pub gh_id: i32,
+            #[default]
+            pub gh_login: String,
+        }
+    }));
+}
+
+#[test]
+fn accepts_a_schema_qualified_function_as_a_path_or_a_string() {
+    for function in [quote!(app::canon_name), quote!("app.canon_name")] {
+        let expanded = expand(quote! {
+            #[diesel(table_name = crates)]
+            pub struct Crate {
+                pub id: i32,
+                #[lookup(function = #function)]
+                pub name: String,
+            }
+        })
+        .to_string();
+        assert!(
+            expanded.contains(r#"Compare :: Function ("app.canon_name")"#),
+            "{expanded}"
+        );
+    }
+}
+
+#[test]
+fn refuses_a_malformed_key_comparison() {
+    let cases = [
+        (
+            quote!(#[lookup(function)]),
+            "`function` needs a value; the correct form is `#[lookup(function = lower)]`",
+        ),
+        (
+            quote!(#[lookup(function = "lower(x)")]),
+            "`lower(x)` is not the name of an SQL function: write only its name",
+        ),
+        (
+            quote!(#[lookup(collate = "a\"b")]),
+            "is not the name of a collation",
+        ),
+        (
+            quote!(#[lookup(function = lower, collate = "C")]),
+            "a lookup field is compared one way: give `function` or `collate`, not both",
+        ),
+        (
+            quote!(#[lookup(case = insensitive)]),
+            "unknown lookup option `case`",
+        ),
+    ];
+    for (attribute, expected) in cases {
+        assert_one_error(
+            quote! {
+                pub struct Host {
+                    #attribute
+                    pub name: String,
+                }
+            },
+            expected,
+        );
+    }
+}
+
+#[test]
+fn refuses_a_malformed_where_filter() {
+    for (attribute, expected) in [
+        (
+            quote!(#[get_or_create(where)]),
+            "`where` needs a value; on the struct, the correct form is",
+        ),
+        (
+            quote!(#[get_or_create(where = "")]),
+            "`where` takes the predicate of the partial unique index as SQL",
+        ),
+        (
+            quote!(#[get_or_create(where = "a; DROP TABLE b")]),
+            "`where` takes the predicate of the partial unique index as SQL",
+        ),
+    ] {
+        assert_one_error(
+            quote! {
+                #attribute
+                pub struct User {
+                    #[lookup]
+                    pub gh_id: i32,
+                }
+            },
+            expected,
+        );
+    }
 }
 
 #[test]
@@ -555,9 +674,9 @@ fn reports_every_error_at_once() {
         }
     });
     let expected = [
-        "`#[get_or_create(..)]` belongs on fields",
+        "unknown option `lookup`; on the struct",
         "`GetOrCreate` cannot be derived for a generic struct",
-        "`#[lookup]` takes no arguments",
+        "unknown lookup option `x`",
         "unknown option `unknown`",
         "a field cannot be both `lookup` and `default`",
         "`#[default]` takes no arguments",

@@ -11,6 +11,7 @@ use proc_macro2::TokenStream;
 use quote::quote;
 
 use super::column;
+use crate::attrs::Compare;
 use crate::model::Model;
 
 pub fn generate(model: &Model) -> TokenStream {
@@ -33,6 +34,10 @@ fn model_impl(model: &Model) -> TokenStream {
         model.changes_ident(),
     );
     let key_columns: Vec<_> = model.lookup.iter().map(|f| column(model, f)).collect();
+    let filter = match &model.filter {
+        Some(predicate) => quote!(::std::option::Option::Some(#predicate)),
+        None => quote!(::std::option::Option::None),
+    };
     quote! {
         #[automatically_derived]
         impl __goc::Model for #ident {
@@ -44,6 +49,7 @@ fn model_impl(model: &Model) -> TokenStream {
             const KEY_COLUMNS: &'static [&'static str] =
                 &[#(<#key_columns as diesel::Column>::NAME),*];
             const NULLABLE_KEY: bool = false #(|| __goc::nullable::<#key_columns>())*;
+            const FILTER: ::std::option::Option<&'static str> = #filter;
         }
     }
 }
@@ -57,10 +63,16 @@ fn field_impls(model: &Model) -> Vec<TokenStream> {
     );
     let keys = model.lookup.iter().map(|field| {
         let (name, ty, column) = (&field.ident, &field.ty, column(model, field));
+        let compare = match &field.compare {
+            Compare::Equal => quote!(__goc::Compare::Equal),
+            Compare::Function(function) => quote!(__goc::Compare::Function(#function)),
+            Compare::Collate(collation) => quote!(__goc::Compare::Collate(#collation)),
+        };
         quote! {
             #[automatically_derived]
             impl __goc::KeyField<#column> for #ident {
                 type Value = #ty;
+                const COMPARE: __goc::Compare = #compare;
 
                 fn get(key: &#lookup) -> &#ty {
                     &key.#name
