@@ -129,6 +129,18 @@ pub trait GetOrCreate: Model {
     where
         C: Connection<Self>,
         F: FnOnce() -> Self::Defaults + Send;
+
+    /// Checks, on the database `conn` is connected to, that a unique index backs the key
+    /// as the model declares it: its columns, each one's `function` or `collate`, and its
+    /// `where` filter. For start-up and tests: the calls check it themselves before they
+    /// first create a row.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NoUniqueIndex`] when no index does, with the `CREATE UNIQUE INDEX`
+    /// statement to run; [`Error::KeyNotSupported`] when the backend cannot back such a
+    /// key (MySQL/MariaDB and a `where` filter), saying what to declare instead.
+    fn check_schema<C: Connection<Self>>(conn: &mut C) -> Result<(), Error>;
 }
 
 impl<M: Model> GetOrCreate for M {
@@ -201,6 +213,11 @@ impl<M: Model> GetOrCreate for M {
             &changes,
             create_defaults,
         ))
+    }
+
+    fn check_schema<C: Connection<M>>(conn: &mut C) -> Result<(), Error> {
+        let session = &mut conn.session();
+        run_now(C::Backend::check_schema(session))
     }
 }
 

@@ -19,7 +19,7 @@ use diesel::result::Error as DieselError;
 ///     match error {
 ///         Error::MultipleRowsMatch { .. } => "add a unique index on the lookup columns",
 ///         Error::UniqueViolation { .. } => "another unique column clashes with an existing row",
-///         Error::NoUniqueIndex { .. } => "create a unique index on exactly the lookup columns",
+///         Error::NoUniqueIndex { .. } => "create the unique index the error names",
 ///         Error::TransactionMustBeRetried { .. } => "roll back and run the transaction again",
 ///         Error::RetriesExhausted { .. } => "the row kept changing under us; try again later",
 ///         Error::Database(_) => "some other database error",
@@ -33,14 +33,14 @@ use diesel::result::Error as DieselError;
 pub enum Error {
     /// The lookup matched more than one row, so there is no single row to return.
     ///
-    /// Happens when the lookup columns are not covered by a unique index (a `get_or_create`
-    /// that finds an existing row never reaches the insert that would detect it), or when a
-    /// lookup value is `NULL` and the unique index treats `NULL`s as distinct (the
-    /// default everywhere but PostgreSQL's `NULLS NOT DISTINCT`).
+    /// Happens when no unique index backs the key (a lookup never needs one: only
+    /// creating does), or when a lookup value is `NULL` and the unique index treats
+    /// `NULL`s as distinct (the default everywhere but PostgreSQL's `NULLS NOT DISTINCT`).
     ///
-    /// What to do: declare a unique index on exactly the lookup columns, clean up the
-    /// duplicate rows, and on PostgreSQL 15+ declare nullable lookup columns
-    /// `NULLS NOT DISTINCT`.
+    /// What to do: declare a unique index that backs the key (see
+    /// [`NoUniqueIndex`](Error::NoUniqueIndex)), clean up the duplicate rows, and on
+    /// PostgreSQL 15+ declare nullable lookup columns `NULLS NOT DISTINCT`.
+    #[non_exhaustive]
     MultipleRowsMatch {
         /// The table, as the database names it (schema-qualified when the `table!` names a
         /// schema).
@@ -49,13 +49,16 @@ pub enum Error {
         columns: &'static [&'static str],
     },
 
-    /// Creating (or, in `update_or_create`, changing) the row violated a unique constraint
-    /// that is not the lookup's.
+    /// Creating (or, in `update_or_create`, changing) the row collided with a different
+    /// row on a unique index: another unique column, such as a `#[default] username` that
+    /// another row already has. (A collision with the very row the lookup names, on any
+    /// unique index, is no error: that row is returned.)
     ///
-    /// Happens when a default value clashes with an existing row, for example a
-    /// `#[default] username` that another row already has.
+    /// The caller's transaction is still usable afterwards, on every backend: the library
+    /// runs the insert so that a collision does not abort it.
     ///
     /// What to do: choose other defaults, or make that column part of the lookup.
+    #[non_exhaustive]
     UniqueViolation {
         /// What the database names the constraint by: the constraint name on PostgreSQL, the
         /// key name on MySQL/MariaDB, the column list (`table.column, ..`) on SQLite.
@@ -65,24 +68,57 @@ pub enum Error {
         source: DieselError,
     },
 
-    /// The lookup columns are not covered by a unique index or constraint, so the database
-    /// cannot keep two concurrent callers from creating the same row twice.
+    /// No unique index backs the key as declared (its columns, its `function` or
+    /// `collate`, its `where` filter), so the database cannot keep two concurrent callers
+    /// from creating the same row twice.
     ///
-    /// Detected before any row is written: PostgreSQL and SQLite refuse the `ON CONFLICT`
-    /// clause (PostgreSQL's one-statement `get_or_create` carries that clause on every call,
-    /// so it says so even when the row exists); on MySQL/MariaDB the library reads the
-    /// table's indexes from `information_schema` the first time a row has to be created or
-    /// updated.
+    /// Only creating a row needs the index: a row that exists is found whatever indexes
+    /// the table has. Detected before the first row of the model is written (SQLite
+    /// refuses the insert's `ON CONFLICT` target; PostgreSQL and MySQL/MariaDB are asked
+    /// once per table and process, and every table the model is later written to is
+    /// checked as well), and by `check_schema` at start-up.
     ///
-    /// What to do: `CREATE UNIQUE INDEX .. ON table (lookup columns)`.
+    /// What to do: run the statement in `create_index`, valid SQL for the backend that
+    /// raised the error.
+    #[non_exhaustive]
     NoUniqueIndex {
         /// The table, as the database names it (schema-qualified when the `table!` names a
         /// schema).
         table: String,
         /// The SQL names of the lookup columns.
         columns: &'static [&'static str],
-        /// The database's error, where it raised one (PostgreSQL, SQLite).
+        /// A `CREATE UNIQUE INDEX` statement that backs the key, for this backend.
+        create_index: String,
+        /// The database's error, where it raised one.
         source: Option<DieselError>,
+    },
+
+    /// The row this call created is not among the rows its key is unique in: the model's
+    /// `#[get_or_create(where = ..)]` filter does not hold for it (say `gh_id > 0`, and a
+    /// lookup of `gh_id = -1`). No later lookup could find it, so every call would create
+    /// another.
+    ///
+    /// The row is written: inside a transaction, roll it back. What to do: call with a key
+    /// the filter holds for, or give the row defaults that make it hold.
+    #[non_exhaustive]
+    CreatedOutsideFilter {
+        /// The table, as the database names it.
+        table: String,
+        /// The filter, as the model declares it.
+        filter: &'static str,
+    },
+
+    /// The backend cannot back the key as the model declares it: MySQL/MariaDB have no
+    /// partial indexes (`where`) and compare by the column's own collation (`collate`).
+    /// Detected before anything is written.
+    ///
+    /// What to do: see `reason`, which names what to declare instead.
+    #[non_exhaustive]
+    KeyNotSupported {
+        /// The table, as the database names it.
+        table: String,
+        /// Why, and what to declare instead.
+        reason: String,
     },
 
     /// The caller's transaction lost a conflict with a concurrent one and the database has
@@ -95,6 +131,7 @@ pub enum Error {
     /// statement would be wrong. Outside a transaction the library retries by itself.
     ///
     /// What to do: roll back and run the whole transaction again.
+    #[non_exhaustive]
     TransactionMustBeRetried {
         /// The database's error.
         source: DieselError,
@@ -108,6 +145,7 @@ pub enum Error {
     ///
     /// What to do: usually nothing but trying again later; a constant stream of this error
     /// means another process deletes and recreates the same rows in a tight loop.
+    #[non_exhaustive]
     RetriesExhausted {
         /// How many attempts were made.
         attempts: u32,
@@ -169,14 +207,26 @@ impl fmt::Display for Error {
                      that is not the lookup's: {source}"
                 ),
             },
-            Error::NoUniqueIndex { table, columns, .. } => write!(
+            Error::NoUniqueIndex {
+                table,
+                columns,
+                create_index,
+                ..
+            } => write!(
                 f,
-                "no unique index of `{table}` covers exactly the lookup columns ({columns}); \
-                 without one, concurrent calls can create duplicates: \
-                 add `CREATE UNIQUE INDEX {index} ON {table} ({columns})`",
-                columns = columns.join(", "),
-                index = index_name(table, columns),
+                "no unique index of `{table}` backs the lookup on ({}); without one, \
+                 concurrent calls can create duplicates: add `{create_index}`",
+                columns.join(", "),
             ),
+            Error::CreatedOutsideFilter { table, filter } => write!(
+                f,
+                "the row created in `{table}` does not satisfy the key's filter `{filter}`, \
+                 so no lookup would find it again; call with a key the filter holds for \
+                 (inside a transaction, roll the row back)"
+            ),
+            Error::KeyNotSupported { table, reason } => {
+                write!(f, "the key of `{table}` cannot be served here: {reason}")
+            }
             Error::TransactionMustBeRetried { source } => write!(
                 f,
                 "the transaction lost a conflict with a concurrent one and must be \
@@ -194,19 +244,6 @@ impl fmt::Display for Error {
     }
 }
 
-/// A name for the unique index a message advises: `<table>_<columns>_key`, like
-/// PostgreSQL's own, without the schema (an index lives in its table's schema).
-fn index_name(table: &str, columns: &[&str]) -> String {
-    let table = table.rsplit('.').next().unwrap_or(table);
-    let mut name = String::from(table);
-    for column in columns {
-        name.push('_');
-        name.push_str(column);
-    }
-    name.push_str("_key");
-    name
-}
-
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
@@ -216,7 +253,9 @@ impl std::error::Error for Error {
             Error::NoUniqueIndex { source, .. } | Error::RetriesExhausted { source, .. } => {
                 source.as_ref().map(|e| e as _)
             }
-            Error::MultipleRowsMatch { .. } => None,
+            Error::MultipleRowsMatch { .. }
+            | Error::CreatedOutsideFilter { .. }
+            | Error::KeyNotSupported { .. } => None,
         }
     }
 }

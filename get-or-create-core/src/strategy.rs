@@ -64,4 +64,10 @@ pub trait Strategy<M: Model>: Backend {
     where
         S: Session<Backend = Self>,
         F: FnOnce() -> Option<M::Values> + Send;
+
+    /// Checks that a unique index backs `M`'s key as the model declares it, on the
+    /// database the session is connected to.
+    fn check_schema<S>(session: &mut S) -> impl Future<Output = Result<(), Error>> + Send
+    where
+        S: Session<Backend = Self>;
 }

@@ -299,10 +299,10 @@ fn lookup_unique_only_with_an_unmarked_column<D: TestDb>() {
     let (row, created) = Slot::get_or_create_with(&mut conn, room(), || defaults("tue")).unwrap();
     assert!(!created);
     assert_eq!((row.room.as_str(), row.day.as_str()), ("r1", "mon"));
-    if D::NAME == PgDb::NAME {
-        let error = Slot::get_or_create(&mut conn, room(), defaults("tue")).unwrap_err();
-        assert!(matches!(error, Error::NoUniqueIndex { .. }), "{error:?}");
-    }
+    // A row that exists is found whatever indexes the table has: only creating needs one.
+    let (row, created) = Slot::get_or_create(&mut conn, room(), defaults("tue")).unwrap();
+    assert!(!created);
+    assert_eq!(row.day, "mon");
 
     // Two: no single row to return.
     conn.batch_execute("INSERT INTO slots (room, day, note) VALUES ('r1', 'tue', 'seed')")

@@ -102,10 +102,12 @@ fn statements_per_chunk<D: TestDb>() {
     User::get_or_create_many(&mut conn, mixed.to_vec_items()).unwrap();
     let all_stored = log.take();
 
+    // PostgreSQL and SQLite: an insert of the missing keys, then a read of every key.
+    // MariaDB: a read of every key, then (when some are missing) an insert and a read of
+    // the new rows.
     let (expected_half_new, expected_all_stored) = match D::NAME {
-        PgDb::NAME => (1, 1),
-        SqliteDb::NAME => (2, 2),
-        _ => (3, 1),
+        MysqlDb::NAME => (3, 1),
+        _ => (2, 2),
     };
     assert_eq!(
         (half_new.len(), all_stored.len()),
@@ -124,18 +126,25 @@ fn statements_per_chunk<D: TestDb>() {
     }
     assert_eq!(D::users(&mut conn).len(), 501);
 
-    // PostgreSQL's statement has one text for every chunk: prepared once per connection.
-    if D::NAME == PgDb::NAME {
-        let prepared = Arc::new(Mutex::new(0));
-        let sink = Arc::clone(&prepared);
-        conn.set_instrumentation(move |event: InstrumentationEvent<'_>| {
-            if let InstrumentationEvent::CacheQuery { .. } = event {
-                *sink.lock().unwrap() += 1;
-            }
-        });
-        User::get_or_create_many(&mut conn, [user("a@y", "A"), user("b@y", "B")]).unwrap();
-        assert_eq!(*prepared.lock().unwrap(), 0, "prepared again");
-    }
+    // Bulk statements are planned for their own values each time, never kept in the
+    // statement cache: PostgreSQL's generic plan for an unnest of unknown length turns
+    // slow after five executions, and a cache keyed by text would keep one statement per
+    // chunk size on SQLite and MariaDB.
+    let cached = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&cached);
+    conn.set_instrumentation(move |event: InstrumentationEvent<'_>| {
+        if let InstrumentationEvent::CacheQuery { sql, .. } = event {
+            sink.lock().unwrap().push(sql.to_owned());
+        }
+    });
+    let fresh: Vec<_> = (0..3).map(|i| user(&format!("{i}@y"), "Y")).collect();
+    User::get_or_create_many(&mut conn, fresh).unwrap();
+    let cached = cached.lock().unwrap();
+    assert!(
+        cached.iter().all(|sql| !sql.contains("__goc_")),
+        "{}: a bulk statement was cached: {cached:#?}",
+        D::NAME
+    );
 }
 
 /// The items as owned values again (the models' structs do not derive `Clone`).
@@ -173,11 +182,11 @@ fn chunks_stay_under_the_bind_limit<D: TestDb>() {
         assert_eq!(row.name, if i % 4 == 0 { "Old" } else { "New" });
     }
     assert_eq!(D::users(&mut conn).len(), ITEMS);
-    // Three columns per item: SQLite fits 10,922 items in a statement, MySQL 21,845.
+    // Three columns per item: SQLite fits 10,922 items in a statement, MySQL 21,845;
+    // PostgreSQL takes 10,000. Two statements per chunk, three on MariaDB.
     let expected = match D::NAME {
-        PgDb::NAME => 3,
-        SqliteDb::NAME => 3 * 2,
-        _ => 2 * 3,
+        MysqlDb::NAME => 2 * 3,
+        _ => 3 * 2,
     };
     assert_eq!(statements, expected, "{}", D::NAME);
 }
@@ -216,13 +225,15 @@ fn null_lookup<D: TestDb>() {
 fn inside_a_transaction<D: TestDb>() {
     let db = D::create();
     let mut conn = db.connect();
+    // The key's unique index is checked once per table, before the first insert.
+    User::get_or_create_many(&mut conn, [user("warm@up", "W")]).unwrap();
     let log = StatementLog::install(&mut conn);
     conn.transaction::<_, Error, _>(|conn| {
         let rows = User::get_or_create_many(conn, [user("a@x", "A"), user("b@x", "B")])?;
         assert_eq!(created(&rows), [true, true]);
         let rows = User::get_or_create_many(conn, [user("b@x", "B"), user("c@x", "C")])?;
         assert_eq!(created(&rows), [false, true]);
-        assert_eq!(D::count(conn, "users"), 3);
+        assert_eq!(D::count(conn, "users"), 4);
         Ok(())
     })
     .unwrap();
@@ -236,7 +247,7 @@ fn inside_a_transaction<D: TestDb>() {
             .any(|s| s.to_uppercase().contains("SAVEPOINT")),
         "{statements:#?}"
     );
-    assert_eq!(D::users(&mut conn).len(), 3, "committed");
+    assert_eq!(D::users(&mut conn).len(), 4, "committed");
 }
 
 /// A rival inserts one of our keys in a transaction that commits while our insert waits
@@ -249,18 +260,8 @@ fn lost_race<D: TestDb>() {
     let mut rival = Some(db.connect());
     let rival_thread = Arc::new(Mutex::new(None));
     let started = Arc::clone(&rival_thread);
-    // PostgreSQL inserts in its one statement, which starts with `WITH`; SQLite's insert
-    // too; MariaDB's starts with `INSERT`.
-    let prefix = if D::NAME == MysqlDb::NAME {
-        "INSERT"
-    } else {
-        "WITH"
-    };
-    let ours = if D::NAME == MysqlDb::NAME {
-        "INSERT INTO `users`"
-    } else {
-        ""
-    };
+    // Every backend's bulk insert is a statement of its own.
+    let (prefix, ours) = ("INSERT", "");
     let mut armed = true;
     conn.set_instrumentation(move |event: InstrumentationEvent<'_>| {
         let InstrumentationEvent::StartQuery { query, .. } = event else {
@@ -299,8 +300,8 @@ fn lost_race<D: TestDb>() {
     assert_eq!(D::users(&mut conn).len(), 4);
 }
 
-/// A default that violates another unique index is reported as such, and nothing of the
-/// failing chunk is stored.
+/// A default that collides with a different row on another unique index is reported as
+/// such; the items before it are stored, the failing one is not.
 fn another_unique_constraint<D: TestDb>() {
     let db = D::create();
     let mut conn = db.connect();
@@ -325,8 +326,9 @@ fn another_unique_constraint<D: TestDb>() {
     );
     assert_eq!(
         D::count(&mut conn, "accounts"),
-        1,
-        "the chunk is all or nothing"
+        2,
+        "{}: the item before the clash is stored",
+        D::NAME
     );
 }
 

@@ -246,7 +246,12 @@ fn rival_creates_then_deletes<D: TestDb>(
     conn.set_instrumentation(move |event: InstrumentationEvent<'_>| {
         if let InstrumentationEvent::StartQuery { query, .. } = event {
             let sql = query.to_string();
-            if sql.contains("information_schema") {
+            // The key's index checks (MySQL's `information_schema`, PostgreSQL's table oid
+            // and `EXPLAIN`) are left out.
+            if sql.contains("information_schema")
+                || sql.starts_with("EXPLAIN")
+                || sql.contains("regclass")
+            {
                 return;
             }
             if sql.starts_with("INSERT") && left > 0 {
@@ -294,6 +299,11 @@ fn row_deleted_before_the_reread_once<D: TestDb>() {
     if is_mysql {
         expected.push("SELECT"); // MySQL reads back the row it inserted
     }
+    if D::NAME == PgDb::NAME {
+        // PostgreSQL's insert names no conflict target: when the read after it finds no
+        // row, the insert is sent again without `ON CONFLICT`, and creates the row.
+        expected = vec!["SELECT", "INSERT", "SELECT", "INSERT"];
+    }
     assert_eq!(*statements.lock().unwrap(), expected, "{}", D::NAME);
 }
 
@@ -310,17 +320,25 @@ fn row_deleted_before_every_reread<D: TestDb>() {
             error,
             Error::RetriesExhausted {
                 attempts: 3,
-                source: None
+                source: None,
+                ..
             }
         ),
         "{}: {error:?}",
         D::NAME
     );
     let reread = reread(D::NAME == MysqlDb::NAME);
+    // PostgreSQL repeats its insert without `ON CONFLICT` after the empty read: it meets
+    // the rival's row on the key's own index, so the attempt ends as the others do.
+    let attempt = if D::NAME == PgDb::NAME {
+        vec!["SELECT", "INSERT", "SELECT", "INSERT"]
+    } else {
+        vec!["SELECT", "INSERT", reread]
+    };
     assert_eq!(
         *statements.lock().unwrap(),
-        ["SELECT", "INSERT", reread].repeat(3),
-        "{}: three attempts of three statements",
+        attempt.repeat(3),
+        "{}: three attempts",
         D::NAME
     );
     assert_eq!(D::count(&mut conn, "users"), 0, "{}: no row left", D::NAME);
@@ -486,6 +504,7 @@ mod timeouts {
         let Error::RetriesExhausted {
             attempts: 3,
             source: Some(source),
+            ..
         } = &error
         else {
             panic!("expected RetriesExhausted with a source, got {error:?}");

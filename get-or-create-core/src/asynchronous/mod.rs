@@ -140,6 +140,11 @@ pub trait GetOrCreate: Model {
     where
         C: Connection<Self>,
         F: FnOnce() -> Self::Defaults + Send;
+
+    /// See [`crate::GetOrCreate::check_schema`].
+    fn check_schema<C: Connection<Self>>(
+        conn: &mut C,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
 }
 
 impl<M: Model> GetOrCreate for M {
@@ -209,6 +214,11 @@ impl<M: Model> GetOrCreate for M {
         let session = &mut conn.session();
         let create_defaults = move || Some(create_defaults());
         C::Backend::update_or_create(session, &lookup, &changes, create_defaults).await
+    }
+
+    async fn check_schema<C: Connection<M>>(conn: &mut C) -> Result<(), Error> {
+        let session = &mut conn.session();
+        C::Backend::check_schema(session).await
     }
 }
 

@@ -10,8 +10,9 @@ use std::future::Future;
 use std::ops::Range;
 
 use super::{multiple_rows_match, Attempts, Failure, Named};
-use crate::model::Model;
+use crate::model::{Columns, Model};
 use crate::session::Session;
+use crate::sql::key_has_null;
 use crate::strategy::Item;
 use crate::Error;
 
@@ -28,6 +29,76 @@ pub(crate) trait ChunkAttempt<S: Session, M: Model>: Send {
         batch: &[&Item<M>],
         attempt: u32,
     ) -> impl Future<Output = Result<Vec<Numbered<M>>, Failure>> + Send;
+}
+
+/// A backend's single call, for the items of a chunk answered one by one.
+pub(crate) trait ItemByItem<S: Session, M: Model>: Send {
+    /// Gets or creates the row of one item.
+    fn run(
+        &mut self,
+        session: &mut S,
+        key: &M::Key,
+        values: &M::Values,
+    ) -> impl Future<Output = Result<(M, bool), Error>> + Send;
+}
+
+/// The items of `batch` at `positions`, answered one by one with the single call: for a
+/// chunk whose insert clashed on another unique index (which names no item), so that
+/// every item gets its row, or the call stops at the first item whose row collides with a
+/// different row. The items before it stay stored.
+pub(crate) async fn one_by_one<S, M, A>(
+    session: &mut S,
+    batch: &[&Item<M>],
+    positions: impl IntoIterator<Item = usize>,
+    mut single: A,
+) -> Result<Vec<Numbered<M>>, Failure>
+where
+    S: Session,
+    M: Model,
+    A: ItemByItem<S, M>,
+{
+    let mut rows = Vec::new();
+    for position in positions {
+        let Some((key, values)) = batch.get(position).map(|item| (&item.0, &item.1)) else {
+            continue;
+        };
+        let (row, created) = single
+            .run(session, key, values)
+            .await
+            .map_err(Failure::Fatal)?;
+        rows.push((
+            i64::try_from(position).unwrap_or(i64::MAX) + 1,
+            created,
+            row,
+        ));
+    }
+    Ok(rows)
+}
+
+/// The positions in `batch` of the items whose key holds no `NULL`, and of those whose key
+/// does. A unique index that treats `NULL`s as distinct cannot stop a multi-row insert
+/// from creating two rows for two items with a `NULL` key: those are answered one by one,
+/// where the second finds the first's row.
+pub(crate) fn split_null_keys<M, DB>(batch: &[&Item<M>]) -> (Vec<usize>, Vec<usize>)
+where
+    M: Columns<DB>,
+    DB: diesel::backend::Backend,
+{
+    if !M::NULLABLE_KEY {
+        return ((0..batch.len()).collect(), Vec::new());
+    }
+    (0..batch.len()).partition(|&i| !key_has_null::<M, DB>(&batch[i].0))
+}
+
+/// Rows numbered by their position among `subset` (from 1), numbered again by the
+/// position in the chunk that `subset` names.
+pub(crate) fn renumber<M>(rows: Vec<Numbered<M>>, subset: &[usize]) -> Vec<Numbered<M>> {
+    rows.into_iter()
+        .filter_map(|(number, created, row)| {
+            let position = subset.get(usize::try_from(number - 1).ok()?)?;
+            Some((i64::try_from(*position).ok()? + 1, created, row))
+        })
+        .collect()
 }
 
 /// Gets or creates the row of every item, `chunk_len` items at a time, with `attempt`;

@@ -16,7 +16,7 @@ use diesel::Selectable;
 use crate::model::{Columns, Model};
 use crate::retry::is_lost_conflict;
 use crate::session::Session;
-use crate::sql::RowType;
+use crate::sql::{CreateUniqueIndex, RowType};
 use crate::Error;
 
 pub(crate) mod bulk;
@@ -77,6 +77,25 @@ where
 /// (`LazyCell::force`), then kept for any retry.
 pub(crate) type LazyValues<F, D> = LazyCell<D, F>;
 
+/// Where an attempt gets the values of the row it inserts: computed the first time they
+/// are needed, or at hand.
+pub(crate) trait ValuesSource<M: Model>: Send {
+    /// The values.
+    fn get(&mut self) -> &M::Values;
+}
+
+impl<M: Model, F: FnOnce() -> M::Values + Send> ValuesSource<M> for LazyValues<F, M::Values> {
+    fn get(&mut self) -> &M::Values {
+        LazyCell::force(self)
+    }
+}
+
+impl<M: Model> ValuesSource<M> for &M::Values {
+    fn get(&mut self) -> &M::Values {
+        self
+    }
+}
+
 /// Why an attempt did not return a row.
 pub(crate) enum Failure {
     /// Lost to a concurrent transaction (serialization failure, deadlock, stale snapshot):
@@ -89,6 +108,20 @@ pub(crate) enum Failure {
     RowChanged,
     /// Reported to the caller as is.
     Fatal(Error),
+}
+
+impl Failure {
+    /// The error a call ends with when this failure is not retried.
+    pub(crate) fn into_error(self) -> Error {
+        match self {
+            Failure::LostConflict(source) => Error::TransactionMustBeRetried { source },
+            Failure::RowChanged => Error::RetriesExhausted {
+                attempts: 1,
+                source: None,
+            },
+            Failure::Fatal(error) => error,
+        }
+    }
 }
 
 /// One attempt of a call: runs its statements once and returns the row, or why not.
@@ -201,6 +234,7 @@ pub(crate) fn no_unique_index<M: Named<DB>, DB: Backend>(source: Option<DieselEr
     Error::NoUniqueIndex {
         table: M::table_name(),
         columns: M::KEY_COLUMNS,
+        create_index: M::create_index(),
         source,
     }
 }
@@ -213,31 +247,50 @@ pub(crate) fn multiple_rows_match<M: Named<DB>, DB: Backend>() -> Error {
     }
 }
 
-/// A model whose table `DB` can name: every model a strategy of `DB` runs on.
+/// A model whose table and key `DB` can name, in messages: every model a strategy of `DB`
+/// runs on.
 pub(crate) trait Named<DB: Backend>: Model {
     /// The table's name as the database knows it (the `sql_name` of `table!` included),
-    /// schema-qualified when the `table!` names a schema, without quotes: for messages.
+    /// schema-qualified when the `table!` names a schema, without quotes.
     fn table_name() -> String;
+
+    /// The table's name as `DB`'s SQL writes it, quoted.
+    fn table_sql() -> String;
+
+    /// A `CREATE UNIQUE INDEX` statement that backs the key, in `DB`'s SQL.
+    fn create_index() -> String;
 }
 
 impl<M, DB> Named<DB> for M
 where
-    M: Model<Table: QuerySource<FromClause: QueryFragment<DB>>>,
-    DB: Backend<QueryBuilder: Default> + Default,
+    M: Columns<DB> + Model<Table: QuerySource<FromClause: QueryFragment<DB>>>,
+    DB: Backend<QueryBuilder: Default> + DieselReserveSpecialization + Default,
 {
     fn table_name() -> String {
-        let mut sql = <DB::QueryBuilder as Default>::default();
-        match M::Table::default()
-            .from_clause()
-            .to_sql(&mut sql, &DB::default())
-        {
-            Ok(()) => sql
-                .finish()
-                .chars()
-                .filter(|c| !matches!(c, '"' | '`'))
-                .collect(),
-            Err(_) => String::from("?"),
-        }
+        Self::table_sql()
+            .chars()
+            .filter(|c| !matches!(c, '"' | '`'))
+            .collect()
+    }
+
+    fn table_sql() -> String {
+        render::<DB>(&M::Table::default().from_clause())
+    }
+
+    fn create_index() -> String {
+        render::<DB>(&CreateUniqueIndex::<M>::new())
+    }
+}
+
+/// A fragment as `DB`'s SQL text.
+fn render<DB>(fragment: &impl QueryFragment<DB>) -> String
+where
+    DB: Backend<QueryBuilder: Default> + Default,
+{
+    let mut sql = <DB::QueryBuilder as Default>::default();
+    match fragment.to_sql(&mut sql, &DB::default()) {
+        Ok(()) => sql.finish(),
+        Err(_) => String::from("?"),
     }
 }
 

@@ -1,6 +1,6 @@
 //! The flow PostgreSQL and SQLite share: read the key's row; only when it is missing,
-//! insert it with `ON CONFLICT (<key>) DO NOTHING RETURNING ..`; and when a concurrent
-//! caller inserted it first, read the winner's row.
+//! insert it with `ON CONFLICT .. DO NOTHING RETURNING ..`; when the insert clashed,
+//! read again.
 //!
 //! | path | `get_or_create` | `update_or_create` |
 //! |---|---|---|
@@ -9,21 +9,97 @@
 //! | lost race | the two above, then `SELECT` again | the two above, then the `UPDATE` again |
 //!
 //! Reading first means a hit writes nothing: no sequence value is consumed, no row is
-//! locked, no transaction id is used. The insert names the lookup columns as its conflict
-//! target, so a lost race returns no row instead of raising an error (which on PostgreSQL
-//! would abort the caller's transaction), while any other unique violation is still
-//! raised and reported. The final `SELECT` is a new statement, so at PostgreSQL's
+//! locked, no transaction id is used, and the read is the cheapest statement there is.
+//! The insert never raises for a clash with the key's own unique index (`DO NOTHING`),
+//! so a lost race costs no error, which on PostgreSQL would abort the caller's
+//! transaction. The read after a clash is a new statement, so at PostgreSQL's
 //! `READ COMMITTED` it sees the winner's row; at stricter levels the insert itself fails
-//! with a serialization failure, which is the caller's cue to retry its transaction.
+//! with a serialization failure, the caller's cue to retry its transaction.
+//!
+//! The read after a clash also settles a clash on *another* unique index: when the row it
+//! collided with is the row the key names (two spellings of one row, a second unique
+//! column), that row is the answer; only a different row is a
+//! [`UniqueViolation`](Error::UniqueViolation). How each backend inserts and names such a
+//! clash is its own ([`Inserter`]).
 
 use std::cell::LazyCell;
+use std::future::Future;
 
-use super::{fetch, retried, Attempt, Dialect, Failure, LazyValues, Stored};
+use super::{fetch, retried, Attempt, Dialect, Failure, LazyValues, Stored, ValuesSource};
 use crate::model::Model;
 use crate::session::Session;
-use crate::sql::returning::{InsertReturning, UpdateReturning};
+use crate::sql::returning::UpdateReturning;
 use crate::sql::{count_changes, Changed, SelectByKey, Values};
 use crate::Error;
+
+/// What a backend brings to the flow: its insert.
+pub(crate) trait Inserter<M: Stored<Self>>: Dialect<M> {
+    /// Makes sure, before a row of `M` is inserted, that a unique index backs the key,
+    /// where the insert itself would not refuse a key without one.
+    fn check_key_index<S>(session: &mut S) -> impl Future<Output = Result<(), Failure>> + Send
+    where
+        S: Session<Backend = Self>;
+
+    /// Inserts the row of `key`: the row, or `None` when a stored row clashed with it.
+    fn insert<S>(
+        session: &mut S,
+        key: &M::Key,
+        values: Values<'_, M>,
+    ) -> impl Future<Output = Result<Option<M>, Failure>> + Send
+    where
+        S: Session<Backend = Self>;
+
+    /// The insert clashed, yet no row of the key is stored: says why. The row, when it
+    /// could be created now; `None` to run the attempt again (the row was deleted
+    /// meanwhile); or the clash with another row, as a [`Error::UniqueViolation`].
+    fn explain_clash<S>(
+        session: &mut S,
+        key: &M::Key,
+        values: Values<'_, M>,
+    ) -> impl Future<Output = Result<Option<M>, Failure>> + Send
+    where
+        S: Session<Backend = Self>;
+}
+
+/// What an insert of the flow came to.
+enum Outcome<M> {
+    /// This call created the row.
+    Created(M),
+    /// The key's row is stored (a concurrent caller's, or the one a clash named).
+    Stored(M),
+}
+
+/// Inserts the row of `key` and settles a clash: see the module docs.
+async fn insert<M, S>(
+    session: &mut S,
+    key: &M::Key,
+    values: Values<'_, M>,
+) -> Result<Outcome<M>, Failure>
+where
+    S: Session,
+    S::Backend: Inserter<M>,
+    M: Stored<S::Backend>,
+{
+    let select = || SelectByKey::<M, S::Backend>::new(key);
+    match S::Backend::insert(session, key, values).await {
+        Ok(Some(row)) => return Ok(Outcome::Created(row)),
+        Ok(None) => {}
+        Err(Failure::Fatal(clash @ Error::UniqueViolation { .. })) => {
+            return match fetch(session, select()).await? {
+                Some(row) => Ok(Outcome::Stored(row)),
+                None => Err(Failure::Fatal(clash)),
+            };
+        }
+        Err(failure) => return Err(failure),
+    }
+    if let Some(row) = fetch(session, select()).await? {
+        return Ok(Outcome::Stored(row));
+    }
+    match S::Backend::explain_clash(session, key, values).await? {
+        Some(row) => Ok(Outcome::Created(row)),
+        None => Err(Failure::RowChanged),
+    }
+}
 
 /// `get_or_create` with values computed only when a row is inserted.
 pub(crate) async fn get_or_create<M, S, F>(
@@ -33,28 +109,42 @@ pub(crate) async fn get_or_create<M, S, F>(
 ) -> Result<(M, bool), Error>
 where
     S: Session,
-    S::Backend: Dialect<M>,
+    S::Backend: Inserter<M>,
     M: Stored<S::Backend>,
     F: FnOnce() -> M::Values + Send,
 {
-    let attempt = SelectThenInsert::<M, F> {
+    let attempt = SelectThenInsert::<M, _> {
         key,
         values: LazyValues::new(values),
     };
     retried(session, attempt).await
 }
 
-struct SelectThenInsert<'a, M: Model, F> {
-    key: &'a M::Key,
-    values: LazyValues<F, M::Values>,
-}
-
-impl<M, F, S> Attempt<S> for SelectThenInsert<'_, M, F>
+/// `get_or_create` with values at hand (an item of a bulk call answered alone).
+pub(crate) async fn get_or_create_item<M, S>(
+    session: &mut S,
+    key: &M::Key,
+    values: &M::Values,
+) -> Result<(M, bool), Error>
 where
     S: Session,
-    S::Backend: Dialect<M>,
+    S::Backend: Inserter<M>,
     M: Stored<S::Backend>,
-    F: FnOnce() -> M::Values + Send,
+{
+    retried(session, SelectThenInsert::<M, _> { key, values }).await
+}
+
+struct SelectThenInsert<'a, M: Model, V> {
+    key: &'a M::Key,
+    values: V,
+}
+
+impl<M, V, S> Attempt<S> for SelectThenInsert<'_, M, V>
+where
+    S: Session,
+    S::Backend: Inserter<M>,
+    M: Stored<S::Backend>,
+    V: ValuesSource<M>,
 {
     type Output = (M, bool);
 
@@ -63,14 +153,11 @@ where
         if let Some(row) = fetch(session, select()).await? {
             return Ok((row, false));
         }
-        let values: &M::Values = LazyCell::force(&self.values);
-        let insert = InsertReturning::<M, S::Backend>::new(self.key, Values::Defaults(values));
-        if let Some(row) = fetch(session, insert).await? {
-            return Ok((row, true));
-        }
-        match fetch(session, select()).await? {
-            Some(row) => Ok((row, false)),
-            None => Err(Failure::RowChanged),
+        S::Backend::check_key_index(session).await?;
+        let values: &M::Values = self.values.get();
+        match insert(session, self.key, Values::Defaults(values)).await? {
+            Outcome::Created(row) => Ok((row, true)),
+            Outcome::Stored(row) => Ok((row, false)),
         }
     }
 }
@@ -88,7 +175,7 @@ pub(crate) async fn update_or_create<M, S, F>(
 ) -> Result<(M, bool), Error>
 where
     S: Session,
-    S::Backend: Dialect<M>,
+    S::Backend: Inserter<M>,
     M: Stored<S::Backend>,
     F: FnOnce() -> Option<M::Values> + Send,
 {
@@ -111,7 +198,7 @@ struct UpdateThenInsert<'a, M: Model, F> {
 impl<M, F, S> Attempt<S> for UpdateThenInsert<'_, M, F>
 where
     S: Session,
-    S::Backend: Dialect<M>,
+    S::Backend: Inserter<M>,
     M: Stored<S::Backend>,
     F: FnOnce() -> Option<M::Values> + Send,
 {
@@ -133,17 +220,18 @@ where
             // Stored meanwhile: update it in the next attempt.
             return Err(Failure::RowChanged);
         }
+        S::Backend::check_key_index(session).await?;
         let defaults = if self.changed.all() {
             None
         } else {
             LazyCell::force(&self.values).as_ref()
         };
         let values = Values::Changed(self.changes, defaults);
-        let insert = InsertReturning::<M, S::Backend>::new(self.key, values);
-        match fetch(session, insert).await? {
-            Some(row) => Ok((row, true)),
-            // Lost the race to create it: update the winner's row in the next attempt.
-            None => Err(Failure::RowChanged),
+        match insert(session, self.key, values).await? {
+            Outcome::Created(row) => Ok((row, true)),
+            // Stored meanwhile, by a concurrent caller: update it in the next attempt.
+            Outcome::Stored(_) if changed => Err(Failure::RowChanged),
+            Outcome::Stored(row) => Ok((row, false)),
         }
     }
 }

@@ -38,7 +38,7 @@ pub trait Model: Sized + Send + 'static {
     /// The generated `<Model>Changes`: one `Option` per default field.
     type Changeset: Default + From<Self::Values> + Send + Sync;
     /// The Diesel table, from `#[diesel(table_name = ..)]`.
-    type Table: Table + Default;
+    type Table: Table + Default + Send + Sync;
 
     /// The SQL names of the lookup columns, in field order, for error messages.
     const KEY_COLUMNS: &'static [&'static str];
@@ -46,12 +46,31 @@ pub trait Model: Sized + Send + 'static {
     /// Whether some lookup column is nullable: a statement that compares the key then
     /// depends on its values (`= $1` or `IS NULL`), and is prepared per text, not per type.
     const NULLABLE_KEY: bool;
+
+    /// `#[get_or_create(where = "..")]`: the predicate of the partial unique index that
+    /// backs the key, as SQL. A lookup sees only the rows it holds for.
+    const FILTER: Option<&'static str>;
+}
+
+/// How a lookup field is compared with the stored rows: the way its unique index compares
+/// them (`#[lookup(function = ..)]`, `#[lookup(collate = ..)]`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Compare {
+    /// `column = value`
+    Equal,
+    /// `function(column) = function(value)`, for an index on `function(column)`.
+    Function(&'static str),
+    /// `column COLLATE "collation" = value`, for an index on `column COLLATE "collation"`.
+    Collate(&'static str),
 }
 
 /// A `#[lookup]` field of model `Self`, on column `Col`.
 pub trait KeyField<Col>: Model {
     /// The field's type.
     type Value: 'static;
+
+    /// How the field is compared.
+    const COMPARE: Compare;
 
     /// The field's value in a key.
     fn get(key: &Self::Key) -> &Self::Value;

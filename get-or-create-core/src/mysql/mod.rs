@@ -5,47 +5,50 @@
 //! | path | statements |
 //! |---|---|
 //! | row exists | `SELECT` |
-//! | row missing | `SELECT`, `INSERT`, `SELECT` (reads back what the database filled in) |
-//! | lost race | `SELECT`, `INSERT` (fails: duplicate key), `SELECT .. LOCK IN SHARE MODE` |
-//! | first miss of a model in a process | one more: the unique indexes, from `information_schema` |
+//! | row missing | `SELECT`, `INSERT`, `SELECT DATABASE(), ..` (reads back what the database filled in) |
+//! | lost race, or a clash on another unique index | `SELECT`, `INSERT` (fails: duplicate key), `SELECT .. LOCK IN SHARE MODE` |
+//! | first miss of a model in a process, per database | one more: the unique indexes, from `information_schema` |
 //!
-//! `get_or_create_many` sends per chunk a read of the stored rows, and when keys are
-//! missing, one `INSERT` of them and a read of what it inserted. A lost race fails that
-//! insert with a duplicate key; the chunk's missing keys are then asked for again, read
-//! with a shared lock.
+//! `get_or_create_many` sends per chunk one read of every item with its stored row, in key
+//! order, and when keys are missing, one multi-row `INSERT` of them (each once, in key
+//! order, so concurrent bulk calls wait for each other rather than deadlock, and InnoDB
+//! allocates exactly one `AUTO_INCREMENT` value per row) and a read of what it inserted.
+//! A lost race fails that insert with a duplicate key; the chunk's missing keys are then
+//! asked for again, read with a shared lock.
 //!
 //! The insert is a plain `INSERT`: a duplicate key fails only that statement on MySQL, not
-//! the transaction, and its error names the index that fired, so a clash on another
-//! unique index is told apart from a lost race. (`ON DUPLICATE KEY UPDATE` would swallow
-//! both alike, and `INSERT IGNORE` would also swallow `NOT NULL` and truncation errors.)
-//! After a lost race the winner's row is re-read with a shared lock: a locking read sees
-//! the newest committed row even inside a `REPEATABLE READ` transaction whose snapshot
-//! predates it, and a shared lock, unlike `FOR UPDATE`, is compatible with the shared lock
-//! the failed insert already holds, so several losers do not deadlock each other.
+//! the transaction. The key's row is then read with a shared lock: when the clash was with
+//! it, on whichever unique index, it is the answer; when no row of the key is stored, the
+//! index the error names tells a different row's clash (a `UniqueViolation`) from a key
+//! deleted meanwhile (try again). (`ON DUPLICATE KEY UPDATE` would swallow every clash
+//! alike, and `INSERT IGNORE` would also swallow `NOT NULL` and truncation errors.) A
+//! locking read sees the newest committed row even inside a `REPEATABLE READ` transaction
+//! whose snapshot predates it, and a shared lock, unlike `FOR UPDATE`, is compatible with
+//! the shared lock the failed insert already holds, so several losers do not deadlock.
 
 use std::cell::LazyCell;
 
 use diesel::deserialize::FromSqlRow;
 use diesel::expression::QueryMetadata;
 use diesel::mysql::Mysql;
-use diesel::sql_types::{BigInt, Bool};
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel::sql_types::{BigInt, Bool, Nullable, Text};
+use diesel::Selectable;
 
 mod statements;
 mod unique_keys;
 
-use statements::{Insert, InsertAll, LockInShareMode, SelectStoredRows, Update};
-use unique_keys::{is_lost_race, unique_keys_of_lookup};
+use statements::{Insert, InsertRows, LockInShareMode, ReadAll, ReadBack, ReadInserted, Update};
+use unique_keys::{check_database, is_lost_race, unique_keys_of_lookup};
 
-use crate::flow::bulk::{self, ChunkAttempt, Numbered};
-use crate::flow::{
-    classify, fetch, load_all, retried, Attempt, Dialect, Failure, LazyValues, Stored,
-};
+use crate::flow::bulk::{self, ChunkAttempt, ItemByItem, Numbered};
+use crate::flow::{classify, fetch, fetch_as, load_all, retried, Attempt, Dialect, Failure};
+use crate::flow::{LazyValues, Stored, ValuesSource};
 use crate::model::Model;
 use crate::session::Session;
 use crate::sql::bulk::NullSafeEq;
 use crate::sql::values::{insert_column_count, RowList, ValuesStatement};
-use crate::sql::Values;
-use crate::sql::{count_changes, Changed, NoLock, RowType, SelectByKey};
+use crate::sql::{count_changes, Changed, NoLock, RowType, SelectByKey, Values};
 use crate::strategy::{Item, Strategy};
 use crate::Error;
 
@@ -55,8 +58,14 @@ const MAX_BINDS: usize = 65_535;
 impl<M> Strategy<M> for Mysql
 where
     M: Stored<Mysql>,
-    Mysql: Dialect<M> + QueryMetadata<(BigInt, Bool, RowType<M, Mysql>)>,
-    Numbered<M>: FromSqlRow<(BigInt, Bool, RowType<M, Mysql>), Mysql>,
+    Option<M>: Selectable<Mysql>,
+    Mysql: Dialect<M>
+        + QueryMetadata<(Nullable<Text>, RowType<M, Mysql>)>
+        + QueryMetadata<(BigInt, Bool, Nullable<Text>, RowType<Option<M>, Mysql>)>
+        + QueryMetadata<(BigInt, RowType<M, Mysql>)>,
+    (Option<String>, M): FromSqlRow<(Nullable<Text>, RowType<M, Mysql>), Mysql>,
+    ReadAllRow<M>: FromSqlRow<(BigInt, Bool, Nullable<Text>, RowType<Option<M>, Mysql>), Mysql>,
+    (i64, M): FromSqlRow<(BigInt, RowType<M, Mysql>), Mysql>,
 {
     async fn get_or_create<S>(
         session: &mut S,
@@ -78,7 +87,7 @@ where
         S: Session<Backend = Self>,
         F: FnOnce() -> M::Values + Send,
     {
-        let attempt = SelectInsertSelect::<M, F> {
+        let attempt = SelectInsertSelect::<M, _> {
             key,
             values: LazyValues::new(values),
         };
@@ -114,21 +123,32 @@ where
         };
         retried(session, attempt).await
     }
+
+    async fn check_schema<S>(session: &mut S) -> Result<(), Error>
+    where
+        S: Session<Backend = Self>,
+    {
+        unique_keys::check::<M, S>(session)
+            .await
+            .map(|_| ())
+            .map_err(Failure::into_error)
+    }
 }
 
-/// One attempt of `get_or_create`: read, insert, read back; after a lost race, read the
-/// winner's row with a shared lock.
-struct SelectInsertSelect<'a, M: Model, F> {
+/// One attempt of `get_or_create`: read; insert, then read back; after a clash, read the
+/// row with a shared lock.
+struct SelectInsertSelect<'a, M: Model, V> {
     key: &'a M::Key,
-    values: LazyValues<F, M::Values>,
+    values: V,
 }
 
-impl<M, F, S> Attempt<S> for SelectInsertSelect<'_, M, F>
+impl<M, V, S> Attempt<S> for SelectInsertSelect<'_, M, V>
 where
     S: Session<Backend = Mysql>,
     M: Stored<Mysql>,
-    Mysql: Dialect<M>,
-    F: FnOnce() -> M::Values + Send,
+    Mysql: Dialect<M> + QueryMetadata<(Nullable<Text>, RowType<M, Mysql>)>,
+    (Option<String>, M): FromSqlRow<(Nullable<Text>, RowType<M, Mysql>), Mysql>,
+    V: ValuesSource<M>,
 {
     type Output = (M, bool);
 
@@ -138,32 +158,75 @@ where
             return Ok((row, false));
         }
         let lookup_keys = unique_keys_of_lookup::<M, S>(session).await?;
-        let values: &M::Values = LazyCell::force(&self.values);
+        let values: &M::Values = self.values.get();
         let insert = Insert::<M>::new(key, Values::Defaults(values));
-        let failure = match session.execute(insert).await {
-            // A plain read sees our own insert, whatever the isolation level.
-            Ok(_) => {
-                return match fetch(session, SelectByKey::<M, Mysql>::new(key)).await? {
-                    Some(row) => Ok((row, true)),
-                    None => Err(Failure::RowChanged),
-                }
-            }
-            Err(error) => error,
-        };
-        if !is_lost_race(&failure, &lookup_keys) {
-            return Err(classify::<M, Mysql>(failure));
-        }
-        let winner = SelectByKey::<M, Mysql, LockInShareMode>::new(key);
-        match fetch(session, winner).await? {
-            Some(row) => Ok((row, false)),
-            None => Err(Failure::RowChanged),
+        match session.execute(insert).await {
+            Ok(_) => read_back::<M, S>(session, key).await.map(|row| (row, true)),
+            Err(error) => match clash::<M, S>(session, key, error, &lookup_keys).await? {
+                Some(row) => Ok((row, false)),
+                None => Err(Failure::RowChanged),
+            },
         }
     }
 }
 
+/// The row this call just inserted, read back with what the database filled in; its
+/// database's unique indexes checked if this is the first row of `M` there. A plain read
+/// sees our own insert, whatever the isolation level.
+async fn read_back<M, S>(session: &mut S, key: &M::Key) -> Result<M, Failure>
+where
+    S: Session<Backend = Mysql>,
+    M: Stored<Mysql>,
+    Mysql: Dialect<M> + QueryMetadata<(Nullable<Text>, RowType<M, Mysql>)>,
+    (Option<String>, M): FromSqlRow<(Nullable<Text>, RowType<M, Mysql>), Mysql>,
+{
+    match fetch_as::<M, (Option<String>, M), _, _>(session, ReadBack::<M>::new(key)).await? {
+        Some((database, row)) => {
+            check_database::<M, S>(session, database.as_deref().unwrap_or_default()).await?;
+            Ok(row)
+        }
+        None => Err(Failure::RowChanged),
+    }
+}
+
+/// An insert failed with `error`: when it is a duplicate key, reads the key's row with a
+/// shared lock. The row when there is one (the clash was with it, on whichever index);
+/// `None` when the clash was on the key's own index and the row is gone (try again);
+/// otherwise the error, a [`Error::UniqueViolation`] naming the other index.
+async fn clash<M, S>(
+    session: &mut S,
+    key: &M::Key,
+    error: DieselError,
+    lookup_keys: &[String],
+) -> Result<Option<M>, Failure>
+where
+    S: Session<Backend = Mysql>,
+    M: Stored<Mysql>,
+    Mysql: Dialect<M>,
+{
+    if !is_duplicate(&error) {
+        return Err(classify::<M, Mysql>(error));
+    }
+    let winner = SelectByKey::<M, Mysql, LockInShareMode>::new(key);
+    match fetch(session, winner).await? {
+        Some(row) => Ok(Some(row)),
+        None if is_lost_race(&error, lookup_keys) => Ok(None),
+        None => Err(classify::<M, Mysql>(error)),
+    }
+}
+
+/// Whether an error is a duplicate key.
+fn is_duplicate(error: &DieselError) -> bool {
+    matches!(
+        error,
+        DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)
+    )
+}
+
 /// One attempt of `update_or_create`: `UPDATE` (its count of matched rows says whether
-/// the row exists), else a plain `INSERT`; then read the row back. The unique indexes are
-/// checked first, since an `UPDATE` of a lookup without one could change several rows.
+/// the row exists: Diesel asks MySQL for found rather than changed rows), else a plain
+/// `INSERT`; then read the row back. The unique indexes are checked first, since an
+/// `UPDATE` of a lookup without one could change several rows.
 struct UpdateInsertSelect<'a, M: Model, F> {
     key: &'a M::Key,
     changes: &'a M::Changeset,
@@ -175,7 +238,8 @@ impl<M, F, S> Attempt<S> for UpdateInsertSelect<'_, M, F>
 where
     S: Session<Backend = Mysql>,
     M: Stored<Mysql>,
-    Mysql: Dialect<M>,
+    Mysql: Dialect<M> + QueryMetadata<(Nullable<Text>, RowType<M, Mysql>)>,
+    (Option<String>, M): FromSqlRow<(Nullable<Text>, RowType<M, Mysql>), Mysql>,
     F: FnOnce() -> Option<M::Values> + Send,
 {
     type Output = (M, bool);
@@ -198,9 +262,9 @@ where
                 };
             }
         }
-        // Unchanged, a stored row is the answer. Changed, a row the `UPDATE` left
-        // alone was stored meanwhile (updated in the next attempt), or is one of
-        // several (`NULL` keys), which `fetch` reports.
+        // Unchanged, a stored row is the answer. Changed, a row the `UPDATE` left alone
+        // was stored meanwhile (updated in the next attempt), or is one of several
+        // (`NULL` keys), which `fetch` reports.
         if !changed || M::NULLABLE_KEY {
             if let Some(row) = fetch(session, select()).await? {
                 return if changed {
@@ -217,28 +281,39 @@ where
         };
         let insert = Insert::<M>::new(key, Values::Changed(changes, defaults));
         match session.execute(insert).await {
-            Ok(_) => match fetch(session, select()).await? {
-                Some(row) => Ok((row, true)),
+            Ok(_) => read_back::<M, S>(session, key).await.map(|row| (row, true)),
+            Err(error) => match clash::<M, S>(session, key, error, &lookup_keys).await? {
+                // Stored meanwhile: update it in the next attempt.
+                Some(_) if changed => Err(Failure::RowChanged),
+                Some(row) => Ok((row, false)),
                 None => Err(Failure::RowChanged),
             },
-            // Lost the race to create it: update the winner's row in the next attempt.
-            Err(error) if is_lost_race(&error, &lookup_keys) => Err(Failure::RowChanged),
-            Err(error) => Err(classify::<M, Mysql>(error)),
         }
     }
 }
 
-/// One attempt of a bulk chunk: read the stored rows; insert the missing keys, if any, and
-/// read what was inserted. After a lost race, the first read takes a shared lock, which
-/// sees the winners' rows (as in a single call).
+/// One attempt of a bulk chunk: read every item with its stored row (in key order), insert
+/// the missing keys, each once, in that order, and read what was inserted. After a lost
+/// race, the first read takes a shared lock, which sees the winners' rows (as in a single
+/// call).
 struct ReadInsertRead;
+
+/// A row of [`ReadAll`]: the item's position, whether it is the first of its key, the
+/// database, the stored row if any.
+type ReadAllRow<M> = (i64, bool, Option<String>, Option<M>);
 
 impl<M, S> ChunkAttempt<S, M> for ReadInsertRead
 where
     S: Session<Backend = Mysql>,
     M: Stored<Mysql>,
-    Mysql: Dialect<M> + QueryMetadata<(BigInt, Bool, RowType<M, Mysql>)>,
-    Numbered<M>: FromSqlRow<(BigInt, Bool, RowType<M, Mysql>), Mysql>,
+    Option<M>: Selectable<Mysql>,
+    Mysql: Dialect<M>
+        + QueryMetadata<(Nullable<Text>, RowType<M, Mysql>)>
+        + QueryMetadata<(BigInt, Bool, Nullable<Text>, RowType<Option<M>, Mysql>)>
+        + QueryMetadata<(BigInt, RowType<M, Mysql>)>,
+    (Option<String>, M): FromSqlRow<(Nullable<Text>, RowType<M, Mysql>), Mysql>,
+    ReadAllRow<M>: FromSqlRow<(BigInt, Bool, Nullable<Text>, RowType<Option<M>, Mysql>), Mysql>,
+    (i64, M): FromSqlRow<(BigInt, RowType<M, Mysql>), Mysql>,
 {
     async fn run(
         &mut self,
@@ -246,54 +321,87 @@ where
         batch: &[&Item<M>],
         attempt: u32,
     ) -> Result<Vec<Numbered<M>>, Failure> {
-        let mut rows = if attempt == 1 {
-            let stored = SelectStoredRows::<M, NoLock>::new(batch);
-            load_all::<M, Numbered<M>, _, _>(session, stored).await?
+        let all: Vec<ReadAllRow<M>> = if attempt == 1 {
+            let read = ValuesStatement::<M, Mysql, ReadAll<NoLock>>::new(batch);
+            load_all::<M, _, _, _>(session, read).await?
         } else {
-            let stored = SelectStoredRows::<M, LockInShareMode>::new(batch);
-            load_all::<M, Numbered<M>, _, _>(session, stored).await?
+            let read = ValuesStatement::<M, Mysql, ReadAll<LockInShareMode>>::new(batch);
+            load_all::<M, _, _, _>(session, read).await?
         };
-        let mut found = vec![false; batch.len()];
-        for (number, created, _) in &mut rows {
-            *created = false;
-            if let Some(flag) = usize::try_from(*number - 1)
-                .ok()
-                .and_then(|i| found.get_mut(i))
-            {
-                *flag = true;
+        let database = all.first().and_then(|(_, _, database, _)| database.clone());
+        let mut rows = Vec::with_capacity(batch.len());
+        // The missing items in key order, and whether each is the first of its key.
+        let mut missing: Vec<(usize, bool)> = Vec::new();
+        for (number, first, _, row) in all {
+            match row {
+                Some(row) => rows.push((number, false, row)),
+                None => {
+                    let position = usize::try_from(number - 1).unwrap_or(usize::MAX);
+                    missing.push((position, first));
+                }
             }
         }
-        let missing: Vec<usize> = (0..batch.len()).filter(|&i| !found[i]).collect();
         if missing.is_empty() {
             return Ok(rows);
         }
         let lookup_keys = unique_keys_of_lookup::<M, S>(session).await?;
-        let missing_items: Vec<&Item<M>> = missing.iter().map(|&i| batch[i]).collect();
-        let insert = ValuesStatement::<M, Mysql, InsertAll>::new(&missing_items);
+        check_database::<M, S>(session, database.as_deref().unwrap_or_default()).await?;
+        let firsts: Vec<&Item<M>> = missing
+            .iter()
+            .filter(|(_, first)| *first)
+            .filter_map(|(position, _)| batch.get(*position).copied())
+            .collect();
+        let insert = ValuesStatement::<M, Mysql, InsertRows>::new(&firsts);
         match session.execute(insert).await {
             Ok(_) => {}
             // The missing keys stay unanswered and are asked for again.
             Err(error) if is_lost_race(&error, &lookup_keys) => return Ok(rows),
+            // A clash on another unique index names no item: answer them one by one.
+            Err(error) if is_duplicate(&error) => {
+                let positions: Vec<usize> = missing.iter().map(|(position, _)| *position).collect();
+                rows.extend(bulk::one_by_one(session, batch, positions, SingleCall).await?);
+                return Ok(rows);
+            }
             Err(error) => return Err(classify::<M, Mysql>(error)),
         }
-        // Every missing key was inserted by us, once: the first of each key is created.
-        let inserted = SelectStoredRows::<M, NoLock>::new(&missing_items);
-        let inserted = load_all::<M, Numbered<M>, _, _>(session, inserted).await?;
-        rows.extend(renumber(inserted, &missing));
+        // Every missing key was inserted by us, once: its first item is the creator.
+        let missing_items: Vec<&Item<M>> = missing
+            .iter()
+            .filter_map(|(position, _)| batch.get(*position).copied())
+            .collect();
+        let read = ValuesStatement::<M, Mysql, ReadInserted>::new(&missing_items);
+        let inserted: Vec<(i64, M)> = load_all::<M, _, _, _>(session, read).await?;
+        for (number, row) in inserted {
+            let Some(&(position, first)) = usize::try_from(number - 1)
+                .ok()
+                .and_then(|index| missing.get(index))
+            else {
+                continue;
+            };
+            rows.push((i64::try_from(position).unwrap_or(i64::MAX) + 1, first, row));
+        }
         Ok(rows)
     }
 }
 
-/// The rows of `numbered`, renumbered from positions among `subset` to positions among
-/// the attempt's items, where `subset[k]` is the 0-based position of the `k + 1`th.
-fn renumber<M>(numbered: Vec<Numbered<M>>, subset: &[usize]) -> Vec<Numbered<M>> {
-    numbered
-        .into_iter()
-        .filter_map(|(number, created, row)| {
-            let position = subset.get(usize::try_from(number - 1).ok()?)?;
-            Some((i64::try_from(*position).ok()? + 1, created, row))
-        })
-        .collect()
+/// The single call, for the items of a chunk answered one by one.
+struct SingleCall;
+
+impl<M, S> ItemByItem<S, M> for SingleCall
+where
+    S: Session<Backend = Mysql>,
+    M: Stored<Mysql>,
+    Mysql: Dialect<M> + QueryMetadata<(Nullable<Text>, RowType<M, Mysql>)>,
+    (Option<String>, M): FromSqlRow<(Nullable<Text>, RowType<M, Mysql>), Mysql>,
+{
+    async fn run(
+        &mut self,
+        session: &mut S,
+        key: &M::Key,
+        values: &M::Values,
+    ) -> Result<(M, bool), Error> {
+        retried(session, SelectInsertSelect::<M, _> { key, values }).await
+    }
 }
 
 impl NullSafeEq for Mysql {

@@ -5,15 +5,15 @@ use std::marker::PhantomData;
 use diesel::mysql::Mysql;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::query_source::QuerySource;
-use diesel::sql_types::{BigInt, Bool};
+use diesel::sql_types::{BigInt, Bool, Nullable, Text};
 use diesel::{QueryResult, Selectable};
 
 use crate::model::{Columns, Model};
-use crate::sql::bulk::push_ord_and_first;
-use crate::sql::bulk::{push_first_items, push_input_join_table, push_insert_order};
-use crate::sql::values::{push_values_input, ValueColumns, ValuesStatement};
-use crate::sql::RowType;
-use crate::sql::{push_insert, push_insert_columns, push_update, SelectTail, StatementId, Values};
+use crate::sql::bulk::INPUT;
+use crate::sql::bulk::{push_input_keys, push_key_order, push_keys_match, push_ord};
+use crate::sql::values::{push_rows, push_values_input, ValuesStatement};
+use crate::sql::{push_insert, push_insert_columns, push_key_match, push_update, RowType};
+use crate::sql::{SelectTail, StatementId, Values};
 
 /// A shared-lock read, which sees the newest committed row even inside a `REPEATABLE
 /// READ` transaction. Written `LOCK IN SHARE MODE` because MariaDB rejects the `FOR SHARE`
@@ -97,27 +97,91 @@ where
     }
 }
 
-/// `WITH .. SELECT __goc_ord, __goc_first, <model columns> FROM __goc_i JOIN <table>
-/// ON <keys match> [LOCK IN SHARE MODE]`: the stored rows of the chunk's keys.
-pub(crate) struct SelectStored<Lock>(PhantomData<fn() -> Lock>);
-
-/// `INSERT INTO <table> (..) WITH .. SELECT .. FROM __goc_i WHERE __goc_first ORDER BY
-/// <key>`, for keys just found missing: a key stored meanwhile fails the statement with a
-/// duplicate key, as a single insert does.
-pub(crate) struct InsertAll;
-
-/// A [`ValuesStatement`] that reads the stored rows of its keys.
-pub(crate) type SelectStoredRows<'a, M, Lock> = ValuesStatement<'a, M, Mysql, SelectStored<Lock>>;
-
-impl<M, Lock> Query for ValuesStatement<'_, M, Mysql, SelectStored<Lock>>
-where
-    M: Model + Selectable<Mysql>,
-{
-    /// The item's position in the chunk, whether it is the first with its key, the row.
-    type SqlType = (BigInt, Bool, RowType<M, Mysql>);
+/// `SELECT DATABASE(), <model columns> FROM <table> WHERE <key> LIMIT 2`: the row an insert
+/// wrote, read back with what the database filled in, and the database it went to (to
+/// check the unique indexes once per database).
+pub(crate) struct ReadBack<'a, M: Model + Selectable<Mysql>> {
+    key: &'a M::Key,
+    from: <M::Table as QuerySource>::FromClause,
+    selection: M::SelectExpression,
 }
 
-impl<M, Lock> QueryFragment<Mysql> for ValuesStatement<'_, M, Mysql, SelectStored<Lock>>
+impl<'a, M: Model + Selectable<Mysql>> ReadBack<'a, M> {
+    pub(crate) fn new(key: &'a M::Key) -> Self {
+        ReadBack {
+            key,
+            from: M::Table::default().from_clause(),
+            selection: M::construct_selection(),
+        }
+    }
+}
+
+/// The [`StatementId`] kind of a [`ReadBack`].
+pub(crate) struct ReadBackKind;
+
+impl<M: Model + Selectable<Mysql>> QueryId for ReadBack<'_, M> {
+    type QueryId = StatementId<M, Mysql, ReadBackKind>;
+    const HAS_STATIC_QUERY_ID: bool = !M::NULLABLE_KEY;
+}
+
+impl<M: Model + Selectable<Mysql>> Query for ReadBack<'_, M> {
+    /// The database, the row.
+    type SqlType = (Nullable<Text>, RowType<M, Mysql>);
+}
+
+impl<M> QueryFragment<Mysql> for ReadBack<'_, M>
+where
+    M: Columns<Mysql> + Selectable<Mysql>,
+    M::SelectExpression: QueryFragment<Mysql>,
+    <M::Table as QuerySource>::FromClause: QueryFragment<Mysql>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Mysql>) -> QueryResult<()> {
+        out.push_sql("SELECT DATABASE(), ");
+        self.selection.walk_ast(out.reborrow())?;
+        out.push_sql(" FROM ");
+        self.from.walk_ast(out.reborrow())?;
+        out.push_sql(" WHERE ");
+        push_key_match::<M, Mysql>(self.key, &mut out)?;
+        out.push_sql(" LIMIT 2");
+        Ok(())
+    }
+}
+
+/// The first read of a bulk chunk: every item, with its stored row if any, in key order.
+///
+/// ```sql
+/// WITH __goc_i(__goc_ord, <keys>) AS (SELECT 1, $1 UNION ALL SELECT 2, $2 ..)
+/// SELECT __goc_ord, row_number() OVER (PARTITION BY <keys> ORDER BY __goc_ord) = 1,
+///        DATABASE(), <model columns, NULL when missing>
+/// FROM __goc_i LEFT JOIN <table> ON <keys match>
+/// ORDER BY <keys>, __goc_ord [LOCK IN SHARE MODE]
+/// ```
+///
+/// The missing keys come in key order, so the insert that follows writes them (and takes
+/// their locks) in the same order as any concurrent bulk call: they wait for each other
+/// rather than deadlock.
+pub(crate) struct ReadAll<Lock>(PhantomData<fn() -> Lock>);
+
+/// `INSERT INTO <table> (..) VALUES (..), (..)`: a simple insert, for which InnoDB
+/// allocates exactly one `AUTO_INCREMENT` value per row (an `INSERT .. SELECT` reserves
+/// them in growing blocks).
+pub(crate) struct InsertRows;
+
+/// `WITH .. SELECT __goc_ord, <model columns> FROM __goc_i JOIN <table> ON <keys match>`:
+/// the rows of the keys just inserted.
+pub(crate) struct ReadInserted;
+
+impl<M, Lock> Query for ValuesStatement<'_, M, Mysql, ReadAll<Lock>>
+where
+    M: Model + Selectable<Mysql>,
+    Option<M>: Selectable<Mysql>,
+{
+    /// The item's position in the chunk, whether it is the first with its key, the
+    /// database, the stored row if any.
+    type SqlType = (BigInt, Bool, Nullable<Text>, RowType<Option<M>, Mysql>);
+}
+
+impl<M, Lock> QueryFragment<Mysql> for ValuesStatement<'_, M, Mysql, ReadAll<Lock>>
 where
     M: Columns<Mysql> + Selectable<Mysql>,
     M::SelectExpression: QueryFragment<Mysql>,
@@ -125,31 +189,72 @@ where
     Lock: SelectTail,
 {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Mysql>) -> QueryResult<()> {
-        push_values_input::<M, Mysql>(self.items, ValueColumns::Key, &mut out)?;
+        out.unsafe_to_cache_prepared();
+        push_values_input::<M, Mysql>(self.items, &mut out)?;
         out.push_sql("SELECT ");
-        push_ord_and_first(&mut out)?;
-        out.push_sql(", ");
+        push_ord(&mut out)?;
+        // Whether the item is the first of the chunk with its key: only it is inserted.
+        out.push_sql(", row_number() OVER (PARTITION BY ");
+        push_input_keys::<M, Mysql>(&mut out)?;
+        out.push_sql(" ORDER BY ");
+        push_ord(&mut out)?;
+        out.push_sql(") = 1, DATABASE(), ");
+        // `Option<M>`'s selection is `M`'s, read as nullable: the same SQL.
         self.selection.walk_ast(out.reborrow())?;
-        push_input_join_table::<M, Mysql, _>(&self.from, &mut out)?;
+        out.push_sql(" FROM ");
+        out.push_identifier(INPUT)?;
+        out.push_sql(" LEFT JOIN ");
+        self.from.walk_ast(out.reborrow())?;
+        out.push_sql(" ON ");
+        push_keys_match::<M, Mysql, _>(&self.from, &mut out)?;
+        push_key_order::<M, Mysql>(&mut out)?;
         out.push_sql(Lock::SQL);
         Ok(())
     }
 }
 
-impl<M> QueryFragment<Mysql> for ValuesStatement<'_, M, Mysql, InsertAll>
+impl<M> QueryFragment<Mysql> for ValuesStatement<'_, M, Mysql, InsertRows>
 where
     M: Columns<Mysql> + Selectable<Mysql>,
     <M::Table as QuerySource>::FromClause: QueryFragment<Mysql>,
 {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Mysql>) -> QueryResult<()> {
-        // MySQL wants the `WITH` after `INSERT INTO t (..)`: the head, then the input.
+        out.unsafe_to_cache_prepared();
         out.push_sql("INSERT INTO ");
         self.from.walk_ast(out.reborrow())?;
         out.push_sql(" (");
         push_insert_columns::<M, Mysql>(&mut out)?;
-        out.push_sql(") ");
-        push_values_input::<M, Mysql>(self.items, ValueColumns::Insert, &mut out)?;
-        push_first_items::<M, Mysql>(&mut out)?;
-        push_insert_order::<M, Mysql>(&mut out)
+        out.push_sql(") VALUES ");
+        push_rows::<M, Mysql>(self.items, &mut out)
+    }
+}
+
+impl<M> Query for ValuesStatement<'_, M, Mysql, ReadInserted>
+where
+    M: Model + Selectable<Mysql>,
+{
+    /// The item's position among the inserted items, the row.
+    type SqlType = (BigInt, RowType<M, Mysql>);
+}
+
+impl<M> QueryFragment<Mysql> for ValuesStatement<'_, M, Mysql, ReadInserted>
+where
+    M: Columns<Mysql> + Selectable<Mysql>,
+    M::SelectExpression: QueryFragment<Mysql>,
+    <M::Table as QuerySource>::FromClause: QueryFragment<Mysql>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Mysql>) -> QueryResult<()> {
+        out.unsafe_to_cache_prepared();
+        push_values_input::<M, Mysql>(self.items, &mut out)?;
+        out.push_sql("SELECT ");
+        push_ord(&mut out)?;
+        out.push_sql(", ");
+        self.selection.walk_ast(out.reborrow())?;
+        out.push_sql(" FROM ");
+        out.push_identifier(INPUT)?;
+        out.push_sql(" JOIN ");
+        self.from.walk_ast(out.reborrow())?;
+        out.push_sql(" ON ");
+        push_keys_match::<M, Mysql, _>(&self.from, &mut out)
     }
 }

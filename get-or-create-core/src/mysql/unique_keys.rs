@@ -3,10 +3,19 @@
 //! MySQL raises no error for a lookup without a unique index; it would silently let
 //! concurrent callers insert duplicates. So before the first insert of each model the
 //! strategy reads the table's unique indexes and refuses with [`Error::NoUniqueIndex`]
-//! when none covers exactly the lookup columns. The answer is kept for the life of the
-//! process once positive.
+//! when none covers exactly the lookup columns.
+//!
+//! The answer is kept per model and database for the life of the process, once positive.
+//! The first insert of a model is checked before it is sent; the read that follows every
+//! insert names the database (`DATABASE()`), and a database not checked yet (the same
+//! model used on several) is checked then.
+//!
+//! MySQL/MariaDB have no partial indexes, and compare a key by its column's collation: a
+//! key with a `where` filter, a `collate` or a `function` is refused with
+//! [`Error::KeyNotSupported`], which says what to declare instead.
 //!
 //! [`Error::NoUniqueIndex`]: crate::Error::NoUniqueIndex
+//! [`Error::KeyNotSupported`]: crate::Error::KeyNotSupported
 
 use std::any::TypeId;
 use std::collections::HashMap;
@@ -15,13 +24,15 @@ use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 use diesel::backend::Backend;
 use diesel::mysql::Mysql;
 use diesel::query_builder::{AstPass, Query, QueryBuilder, QueryFragment, QueryId};
-use diesel::query_source::QuerySource;
 use diesel::result::{DatabaseErrorInformation, DatabaseErrorKind, Error as DieselError};
 use diesel::sql_types::{Nullable, Text};
 use diesel::{QueryResult, Table};
 
-use crate::flow::{classify, no_unique_index, BackendErrors, Failure, Named};
+use crate::flow::{classify, no_unique_index, BackendErrors, Failure, Named, Stored};
+use crate::model::Compare;
 use crate::session::Session;
+use crate::sql::for_each_key_column;
+use crate::Error;
 
 /// Whether a failed insert lost a race: a duplicate of one of the lookup's unique indexes.
 pub(crate) fn is_lost_race(error: &DieselError, lookup_keys: &[String]) -> bool {
@@ -60,27 +71,62 @@ fn same_key(name: &str, reported: &str) -> bool {
             .is_some_and(|(_, index)| index == name)
 }
 
-/// Per model type: the names of the unique indexes whose columns are exactly the lookup
-/// columns. Only non-empty answers are kept, so adding a missing index needs no restart.
-static UNIQUE_KEYS: LazyLock<Mutex<HashMap<TypeId, Arc<[String]>>>> =
-    LazyLock::new(Default::default);
+/// Per model type and database: the names of the unique indexes whose columns are exactly
+/// the lookup columns. Only non-empty answers are kept, so adding a missing index needs no
+/// restart.
+type Checked = HashMap<TypeId, HashMap<String, Arc<[String]>>>;
+static UNIQUE_KEYS: LazyLock<Mutex<Checked>> = LazyLock::new(Default::default);
 
-/// The names of the unique indexes whose columns are exactly `M`'s lookup columns; a
+fn cache() -> std::sync::MutexGuard<'static, Checked> {
+    UNIQUE_KEYS.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The names of the unique indexes whose columns are exactly `M`'s lookup columns, in
+/// some database `M` was checked in; checked now when `M` has been checked nowhere. A
 /// [`Failure`] when there is none.
 pub(crate) async fn unique_keys_of_lookup<M, S>(session: &mut S) -> Result<Arc<[String]>, Failure>
 where
-    M: Named<Mysql>,
+    M: Stored<Mysql>,
     S: Session<Backend = Mysql>,
-    <M::Table as QuerySource>::FromClause: QueryFragment<Mysql>,
 {
-    let cache = || UNIQUE_KEYS.lock().unwrap_or_else(PoisonError::into_inner);
-    if let Some(keys) = cache().get(&TypeId::of::<M>()) {
-        return Ok(Arc::clone(keys));
+    let known = cache()
+        .get(&TypeId::of::<M>())
+        .and_then(|databases| databases.values().next().cloned());
+    match known {
+        Some(keys) => Ok(keys),
+        None => check::<M, S>(session).await,
     }
+}
+
+/// After an insert into `database`: checks the key's index there if not yet done.
+pub(crate) async fn check_database<M, S>(session: &mut S, database: &str) -> Result<(), Failure>
+where
+    M: Stored<Mysql>,
+    S: Session<Backend = Mysql>,
+{
+    let known = cache()
+        .get(&TypeId::of::<M>())
+        .is_some_and(|databases| databases.contains_key(database));
+    if known {
+        return Ok(());
+    }
+    check::<M, S>(session).await.map(|_| ())
+}
+
+/// Reads the unique indexes of `M`'s table and returns those whose columns are exactly
+/// the lookup columns; refuses a key MySQL cannot back.
+pub(crate) async fn check<M, S>(session: &mut S) -> Result<Arc<[String]>, Failure>
+where
+    M: Stored<Mysql>,
+    S: Session<Backend = Mysql>,
+{
+    not_supported::<M>()?;
     let classify = classify::<M, Mysql>;
     let (schema, table) = table_name::<M::Table>().map_err(classify)?;
     let query = UniqueIndexColumns { schema, table };
-    let rows: Vec<(String, String)> = session.load(query).await.map_err(classify)?;
+    let rows: Vec<(String, String, String)> = session.load(query).await.map_err(classify)?;
+    let database = rows.first().map(|(database, _, _)| database.clone());
+    let rows: Vec<(String, String)> = rows.into_iter().map(|(_, i, c)| (i, c)).collect();
 
     let mut lookup: Vec<&str> = M::KEY_COLUMNS.to_vec();
     lookup.sort_unstable();
@@ -100,12 +146,56 @@ where
         }
         rest = &rest[len..];
     }
-    if matching.is_empty() {
+    let (Some(database), false) = (database, matching.is_empty()) else {
         return Err(Failure::Fatal(no_unique_index::<M, Mysql>(None)));
-    }
+    };
     let keys: Arc<[String]> = matching.into();
-    cache().insert(TypeId::of::<M>(), Arc::clone(&keys));
+    cache()
+        .entry(TypeId::of::<M>())
+        .or_default()
+        .insert(database, Arc::clone(&keys));
     Ok(keys)
+}
+
+/// Refuses, with what to declare instead, a key MySQL/MariaDB cannot back with an index.
+fn not_supported<M: Stored<Mysql>>() -> Result<(), Failure> {
+    let mut reason = None;
+    if let Some(filter) = M::FILTER {
+        reason = Some(format!(
+            "MySQL/MariaDB have no partial indexes, so no index can back a key scoped by \
+             `where = \"{filter}\"`; for integrity, declare a generated column that is NULL \
+             outside the filter (e.g. `live_key VARCHAR(255) AS (IF({filter}, key, NULL)) \
+             PERSISTENT` with `UNIQUE (live_key)`), and use a model without `where` here"
+        ));
+    }
+    let _ = for_each_key_column::<M, Mysql>(|column| {
+        match column.compare {
+            Compare::Equal => {}
+            Compare::Collate(collation) => {
+                reason.get_or_insert(format!(
+                    "MySQL/MariaDB compare a key by its column's collation: declare `{}` with \
+                     `COLLATE {collation}` and drop `collate` from the lookup",
+                    column.name
+                ));
+            }
+            Compare::Function(function) => {
+                reason.get_or_insert(format!(
+                    "MySQL/MariaDB cannot back a key on `{function}({})` with an index the \
+                     library can check: for a case-insensitive key, give `{}` a `_ci` \
+                     collation (the default) and drop `function` from the lookup",
+                    column.name, column.name
+                ));
+            }
+        }
+        Ok(())
+    });
+    match reason {
+        Some(reason) => Err(Failure::Fatal(Error::KeyNotSupported {
+            table: M::table_name(),
+            reason,
+        })),
+        None => Ok(()),
+    }
 }
 
 /// The schema (if the `table!` names one) and name of a table, as MySQL spells them.
@@ -141,8 +231,8 @@ fn split_quoted_identifiers(sql: &str) -> Vec<String> {
     parts
 }
 
-/// `(index name, column name)` of every unique index of a table, ordered by index and
-/// position.
+/// `(database, index name, column name)` of every unique index of a table, ordered by
+/// index and position.
 struct UniqueIndexColumns {
     schema: Option<String>,
     table: String,
@@ -154,13 +244,14 @@ impl QueryId for UniqueIndexColumns {
 }
 
 impl Query for UniqueIndexColumns {
-    type SqlType = (Text, Text);
+    /// The database, the index, a column of the index.
+    type SqlType = (Text, Text, Text);
 }
 
 impl QueryFragment<Mysql> for UniqueIndexColumns {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Mysql>) -> QueryResult<()> {
         out.push_sql(
-            "SELECT INDEX_NAME, COLUMN_NAME FROM information_schema.STATISTICS \
+            "SELECT TABLE_SCHEMA, INDEX_NAME, COLUMN_NAME FROM information_schema.STATISTICS \
              WHERE TABLE_SCHEMA = COALESCE(",
         );
         out.push_bind_param::<Nullable<Text>, _>(&self.schema)?;

@@ -16,6 +16,7 @@ use diesel::serialize::{self, Output, ToSql};
 use diesel::sql_types::{Array, HasSqlType};
 use diesel::{Column, Expression, QueryResult};
 
+use super::statements::InputColumns;
 use crate::model::{
     Columns, KeyBind, KeyField, KeyVisitor, Model, ValueBind, ValueField, ValueVisitor,
 };
@@ -85,9 +86,11 @@ where
     }
 }
 
-/// `$1, $2, ..`: one array parameter per insert column, the lookup's then the defaults'.
+/// `$1, $2, ..`: one array parameter per lookup column, then (for
+/// [`InputColumns::Insert`]) one per default column.
 pub(crate) fn push_arrays<'b, M>(
     batch: &'b Batch<'_, M>,
+    columns: InputColumns,
     out: &mut AstPass<'_, 'b, Pg>,
 ) -> QueryResult<()>
 where
@@ -128,5 +131,8 @@ where
         comma: Separator::new(", "),
     };
     M::visit_key(&mut arrays)?;
-    M::visit_values(&mut arrays)
+    match columns {
+        InputColumns::Key => Ok(()),
+        InputColumns::Insert => M::visit_values(&mut arrays),
+    }
 }

@@ -1,56 +1,77 @@
-//! PostgreSQL.
+//! PostgreSQL: the select-then-insert flow it shares with SQLite
+//! (`flow/select_then_insert.rs`), with an insert that never raises on a clash.
 //!
-//! | path | `get_or_create` | `get_or_create_with` |
+//! | path | `get_or_create`, `get_or_create_with` | `update_or_create` |
 //! |---|---|---|
-//! | row exists | 1: [`SelectOrInsert`] | 1: `SELECT` |
-//! | row missing | 1: [`SelectOrInsert`] | 2: `SELECT`, `INSERT .. ON CONFLICT DO NOTHING RETURNING` |
-//! | lost race | 2: [`SelectOrInsert`], `SELECT` | 3 (see `flow/select_then_insert.rs`) |
+//! | row exists | 1: `SELECT .. LIMIT 2` | 1: `UPDATE .. RETURNING` |
+//! | row missing | 2: `SELECT`, `INSERT .. ON CONFLICT DO NOTHING RETURNING` | 2: `UPDATE`, `INSERT` |
+//! | lost race | 3: the two above, then `SELECT` | 4: the two above, then the `UPDATE` again |
+//! | clash with another row on another unique index | 5-7: the `INSERT` again without `ON CONFLICT`, in a savepoint inside a transaction, to name the constraint | |
+//! | first insert of a model in a process, per table | one `EXPLAIN` more (see `unique_key.rs`) | |
 //!
-//! `update_or_create` with every default field changed is one [`UpdateOrInsert`] (two
-//! after a lost race); with some fields left to the create defaults it is the shared
-//! flow (`UPDATE .. RETURNING`, then an insert when nothing matched).
+//! A hit is the cheapest statement there is: a prepared `SELECT` on the key's index, which
+//! takes no lock but the table's `AccessShareLock` and writes nothing. (The one-statement
+//! alternative, a CTE that inserts only when the lookup finds nothing, costs every hit
+//! the `RowExclusiveLock` of a write on the table and all its indexes, and its two reads
+//! must share one snapshot, which Citus does not give them.)
 //!
-//! With the defaults in hand, one statement looks up and, only when nothing is found,
-//! inserts. Lazy defaults cannot be sent before we know they are needed, so
-//! `get_or_create_with` takes the select-first flow PostgreSQL shares with SQLite.
-//! `get_or_create_many` sends one [`UnnestGetOrCreate`] per chunk of 10,000 items, and one
-//! more for the items of a chunk that lost a race.
+//! The insert has no conflict target, so a clash on any unique index does nothing and
+//! raises no error: the caller's transaction is never aborted. The `SELECT` that follows
+//! returns the key's row whichever index clashed; only when it finds none (the clash was
+//! with a different row, or the row was deleted meanwhile) is the insert repeated
+//! without `ON CONFLICT`, which names the constraint or creates the row.
+//!
+//! `get_or_create_many` sends two statements per chunk of 10,000 items ([`InsertMissing`],
+//! [`ReadKeys`]), each column one array parameter, and one pair more for the items of a
+//! chunk that lost a race.
+//!
+//! # Citus
+//!
+//! Every statement is a single `SELECT`, `INSERT` or `UPDATE` on one table, with no CTE
+//! and no correlated subquery: none relies on two reads of a table within one statement
+//! sharing a snapshot, and all of them are plain router or pushed-down statements on a
+//! distributed table whose unique keys include the distribution column (as Citus
+//! requires of every unique index). The bulk insert reads the table as an anti-join
+//! (`LEFT JOIN .. WHERE .. IS NULL`), which Citus runs shard by shard.
+
+use std::collections::{HashMap, HashSet};
 
 use diesel::deserialize::FromSqlRow;
 use diesel::expression::QueryMetadata;
 use diesel::pg::Pg;
+use diesel::query_builder::QueryFragment;
 use diesel::result::DatabaseErrorInformation;
-use diesel::sql_types::{BigInt, Bool};
+use diesel::sql_types::{BigInt, Bool, Oid, Text};
+use diesel::Table;
 
 mod arrays;
 mod statements;
+mod unique_key;
 
-use statements::{SelectOrInsert, UnnestGetOrCreate, UpdateOrInsert};
+use statements::{DoNothing, Insert, InsertMissing, Raise, ReadKeys};
 
-use crate::flow::bulk::{self, ChunkAttempt, Numbered};
-use crate::flow::{
-    fetch, fetch_as, load_all, retried, select_then_insert, Attempt, BackendErrors, Dialect,
-    Failure, Stored,
-};
+use crate::flow::bulk::{self, ChunkAttempt, ItemByItem, Numbered};
+use crate::flow::select_then_insert::{self, Inserter};
+use crate::flow::{classify, load_all, BackendErrors, Dialect, Failure, Named, Stored};
 use crate::model::Model;
 use crate::session::Session;
 use crate::sql::bulk::NullSafeEq;
-use crate::sql::{count_changes, RowType, SelectByKey};
+use crate::sql::{RowType, Values};
 use crate::strategy::{Item, Strategy};
 use crate::Error;
 
-/// Items per [`UnnestGetOrCreate`]: each column is one array parameter whatever the count,
-/// so the limit only bounds the size of one statement and of the locks it holds.
+/// Items per bulk chunk: each column is one array parameter whatever the count, so the
+/// limit only bounds the size of one statement and of the locks it holds.
 const CHUNK_LEN: usize = 10_000;
 
 impl<M> Strategy<M> for Pg
 where
-    M: Stored<Pg>,
+    M: Stored<Pg> + Model<Table: Table<PrimaryKey: QueryFragment<Pg> + Send>>,
     Pg: Dialect<M>
-        + QueryMetadata<(Bool, RowType<M, Pg>)>
-        + QueryMetadata<(BigInt, Bool, RowType<M, Pg>)>,
-    (bool, M): FromSqlRow<(Bool, RowType<M, Pg>), Pg>,
-    Numbered<M>: FromSqlRow<(BigInt, Bool, RowType<M, Pg>), Pg>,
+        + QueryMetadata<(Oid, Bool, RowType<M, Pg>)>
+        + QueryMetadata<(BigInt, Text, RowType<M, Pg>)>,
+    (u32, bool, M): FromSqlRow<(Oid, Bool, RowType<M, Pg>), Pg>,
+    (i64, String, M): FromSqlRow<(BigInt, Text, RowType<M, Pg>), Pg>,
 {
     async fn get_or_create<S>(
         session: &mut S,
@@ -60,14 +81,7 @@ where
     where
         S: Session<Backend = Self>,
     {
-        retried(
-            session,
-            SelectOrInsertOnce::<M> {
-                key,
-                values: &values,
-            },
-        )
-        .await
+        select_then_insert::get_or_create(session, key, move || values).await
     }
 
     async fn get_or_create_with<S, F>(
@@ -89,7 +103,7 @@ where
     where
         S: Session<Backend = Self>,
     {
-        bulk::run(session, items, CHUNK_LEN, Unnest).await
+        bulk::run(session, items, CHUNK_LEN, InsertThenRead).await
     }
 
     async fn update_or_create<S, F>(
@@ -102,81 +116,139 @@ where
         S: Session<Backend = Self>,
         F: FnOnce() -> Option<M::Values> + Send,
     {
-        // One statement needs every inserted value up front: it has them when every field
-        // is changed. Otherwise the defaults wait until a row is really created.
-        let changed = count_changes::<M, Pg>(changes);
-        if changed.none() || !changed.all() {
-            return select_then_insert::update_or_create(session, key, changes, create_values)
-                .await;
-        }
-        retried(session, UpdateOrInsertOnce::<M> { key, changes }).await
+        select_then_insert::update_or_create(session, key, changes, create_values).await
+    }
+
+    async fn check_schema<S>(session: &mut S) -> Result<(), Error>
+    where
+        S: Session<Backend = Self>,
+    {
+        unique_key::check::<M, S>(session)
+            .await
+            .map(|_| ())
+            .map_err(Failure::into_error)
     }
 }
 
-/// One attempt of `get_or_create`: [`SelectOrInsert`], then a `SELECT` if it lost a race.
-struct SelectOrInsertOnce<'a, M: Model> {
-    key: &'a M::Key,
-    values: &'a M::Values,
-}
-
-impl<M, S> Attempt<S> for SelectOrInsertOnce<'_, M>
+impl<M> Inserter<M> for Pg
 where
-    S: Session<Backend = Pg>,
     M: Stored<Pg>,
-    Pg: Dialect<M> + QueryMetadata<(Bool, RowType<M, Pg>)>,
-    (bool, M): FromSqlRow<(Bool, RowType<M, Pg>), Pg>,
+    Pg: Dialect<M> + QueryMetadata<(Oid, Bool, RowType<M, Pg>)>,
+    (u32, bool, M): FromSqlRow<(Oid, Bool, RowType<M, Pg>), Pg>,
 {
-    type Output = (M, bool);
+    async fn check_key_index<S>(session: &mut S) -> Result<(), Failure>
+    where
+        S: Session<Backend = Self>,
+    {
+        unique_key::check_before_insert::<M, S>(session).await
+    }
 
-    async fn run(&mut self, session: &mut S) -> Result<(M, bool), Failure> {
-        let statement = SelectOrInsert::<M>::new(self.key, self.values);
-        if let Some((created, row)) = fetch_as::<M, (bool, M), _, _>(session, statement).await? {
-            return Ok((row, created));
+    async fn insert<S>(
+        session: &mut S,
+        key: &M::Key,
+        values: Values<'_, M>,
+    ) -> Result<Option<M>, Failure>
+    where
+        S: Session<Backend = Self>,
+    {
+        let insert = Insert::<M, DoNothing>::new(key, values);
+        let row: Option<(u32, bool, M)> =
+            crate::flow::fetch_as::<M, _, _, _>(session, insert).await?;
+        match row {
+            Some(row) => created::<M, S>(session, row).await.map(Some),
+            None => Ok(None),
         }
-        // Committed after our snapshot: a new statement sees it.
-        match fetch(session, SelectByKey::<M, Pg>::new(self.key)).await? {
-            Some(row) => Ok((row, false)),
-            None => Err(Failure::RowChanged),
+    }
+
+    async fn explain_clash<S>(
+        session: &mut S,
+        key: &M::Key,
+        values: Values<'_, M>,
+    ) -> Result<Option<M>, Failure>
+    where
+        S: Session<Backend = Self>,
+    {
+        // The insert again, raising the clash this time. Inside the caller's transaction
+        // a raised error would abort it, so there (and only on this path) it runs in a
+        // savepoint.
+        let in_transaction = session.in_transaction().map_err(classify::<M, Pg>)?;
+        if in_transaction {
+            execute::<M, S>(session, "SAVEPOINT __goc_clash").await?;
+        }
+        let insert = Insert::<M, Raise>::new(key, values);
+        let outcome = crate::flow::fetch_as::<M, (u32, bool, M), _, _>(session, insert).await;
+        if in_transaction {
+            if outcome.is_err() {
+                execute::<M, S>(session, "ROLLBACK TO SAVEPOINT __goc_clash").await?;
+            }
+            execute::<M, S>(session, "RELEASE SAVEPOINT __goc_clash").await?;
+        }
+        match outcome {
+            // The clashing row is gone: this call created the key's row.
+            Ok(Some(row)) => created::<M, S>(session, row).await.map(Some),
+            Ok(None) => Ok(None),
+            // A clash on the key's own index: its row was stored (and is gone again, or
+            // the read would have found it): try again.
+            Err(Failure::Fatal(Error::UniqueViolation {
+                constraint: Some(index),
+                ..
+            })) if unique_key::is_key_index::<M>(&index) => Ok(None),
+            Err(failure) => Err(failure),
         }
     }
 }
 
-/// One attempt of `update_or_create` with every field changed: [`UpdateOrInsert`], then a
-/// `SELECT` if it returned nothing, to report several matching rows (`NULL` keys) or to
-/// try again on a row committed after its snapshot.
-struct UpdateOrInsertOnce<'a, M: Model> {
-    key: &'a M::Key,
-    changes: &'a M::Changeset,
-}
-
-impl<M, S> Attempt<S> for UpdateOrInsertOnce<'_, M>
+/// A row this call inserted: checked against the key's filter, and its table's unique
+/// indexes checked if this is the first row of `M` in that table.
+async fn created<M, S>(
+    session: &mut S,
+    (table, in_filter, row): (u32, bool, M),
+) -> Result<M, Failure>
 where
-    S: Session<Backend = Pg>,
     M: Stored<Pg>,
-    Pg: Dialect<M> + QueryMetadata<(Bool, RowType<M, Pg>)>,
-    (bool, M): FromSqlRow<(Bool, RowType<M, Pg>), Pg>,
+    S: Session<Backend = Pg>,
 {
-    type Output = (M, bool);
-
-    async fn run(&mut self, session: &mut S) -> Result<(M, bool), Failure> {
-        let statement = UpdateOrInsert::<M>::new(self.key, self.changes);
-        if let Some((created, row)) = fetch_as::<M, (bool, M), _, _>(session, statement).await? {
-            return Ok((row, created));
-        }
-        fetch::<M, _, _>(session, SelectByKey::<M, Pg>::new(self.key)).await?;
-        Err(Failure::RowChanged)
+    unique_key::check_table::<M, S>(session, table).await?;
+    if !in_filter {
+        return Err(outside_filter::<M>());
     }
+    Ok(row)
 }
 
-/// One attempt of a bulk chunk: one [`UnnestGetOrCreate`].
-struct Unnest;
+/// [`Error::CreatedOutsideFilter`] for `M`.
+fn outside_filter<M: Stored<Pg>>() -> Failure {
+    Failure::Fatal(Error::CreatedOutsideFilter {
+        table: M::table_name(),
+        filter: M::FILTER.unwrap_or_default(),
+    })
+}
 
-impl<M, S> ChunkAttempt<S, M> for Unnest
+async fn execute<M, S>(session: &mut S, sql: &'static str) -> Result<(), Failure>
+where
+    M: Stored<Pg>,
+    S: Session<Backend = Pg>,
+{
+    session
+        .execute(diesel::sql_query(sql))
+        .await
+        .map(|_| ())
+        .map_err(classify::<M, Pg>)
+}
+
+/// One attempt of a bulk chunk: [`InsertMissing`], then [`ReadKeys`]. An item's row is
+/// created by this call when the insert returned its identity and the item is the first
+/// of the chunk with that row.
+struct InsertThenRead;
+
+impl<M, S> ChunkAttempt<S, M> for InsertThenRead
 where
     S: Session<Backend = Pg>,
-    M: Stored<Pg>,
-    Pg: Dialect<M> + QueryMetadata<(BigInt, Bool, RowType<M, Pg>)>,
-    Numbered<M>: FromSqlRow<(BigInt, Bool, RowType<M, Pg>), Pg>,
+    M: Stored<Pg> + Model<Table: Table<PrimaryKey: QueryFragment<Pg> + Send>>,
+    Pg: Dialect<M>
+        + QueryMetadata<(Oid, Bool, RowType<M, Pg>)>
+        + QueryMetadata<(BigInt, Text, RowType<M, Pg>)>,
+    (u32, bool, M): FromSqlRow<(Oid, Bool, RowType<M, Pg>), Pg>,
+    (i64, String, M): FromSqlRow<(BigInt, Text, RowType<M, Pg>), Pg>,
 {
     async fn run(
         &mut self,
@@ -184,9 +256,83 @@ where
         batch: &[&Item<M>],
         _attempt: u32,
     ) -> Result<Vec<Numbered<M>>, Failure> {
-        let statement = UnnestGetOrCreate::<M>::new(batch);
-        load_all::<M, Numbered<M>, _, _>(session, statement).await
+        let (plain, with_null) = bulk::split_null_keys::<M, Pg>(batch);
+        let items: Vec<&Item<M>> = plain.iter().map(|&i| batch[i]).collect();
+        let mut rows = Vec::with_capacity(batch.len());
+        if !items.is_empty() {
+            unique_key::check_before_insert::<M, S>(session).await?;
+            let inserted: Vec<(u32, String, bool)> =
+                load_all::<M, _, _, _>(session, InsertMissing::<M>::new(&items)).await?;
+            if let Some((table, _, _)) = inserted.first() {
+                unique_key::check_table::<M, S>(session, *table).await?;
+            }
+            if inserted.iter().any(|(_, _, in_filter)| !in_filter) {
+                return Err(outside_filter::<M>());
+            }
+            let inserted: HashSet<String> = inserted.into_iter().map(|(_, id, _)| id).collect();
+            let read: Vec<(i64, String, M)> =
+                load_all::<M, _, _, _>(session, ReadKeys::<M>::new(&items)).await?;
+            rows = bulk::renumber(first_of_each_row(read, &inserted), &plain);
+        }
+        // An item with no row met a clash the read cannot explain (a different row on
+        // another unique index, or a row deleted meanwhile), or has a `NULL` in its key:
+        // the single call answers it.
+        let mut answered = vec![false; batch.len()];
+        for (number, _, _) in &rows {
+            if let Some(flag) = usize::try_from(number - 1)
+                .ok()
+                .and_then(|i| answered.get_mut(i))
+            {
+                *flag = true;
+            }
+        }
+        let unanswered: Vec<usize> = (0..batch.len()).filter(|&i| !answered[i]).collect();
+        rows.extend(bulk::one_by_one(session, batch, unanswered, SingleCall).await?);
+        Ok(rows)
     }
+}
+
+/// The single call, for the items of a chunk answered one by one.
+struct SingleCall;
+
+impl<M, S> ItemByItem<S, M> for SingleCall
+where
+    S: Session<Backend = Pg>,
+    M: Stored<Pg>,
+    Pg: Dialect<M> + QueryMetadata<(Oid, Bool, RowType<M, Pg>)>,
+    (u32, bool, M): FromSqlRow<(Oid, Bool, RowType<M, Pg>), Pg>,
+{
+    async fn run(
+        &mut self,
+        session: &mut S,
+        key: &M::Key,
+        values: &M::Values,
+    ) -> Result<(M, bool), Error> {
+        select_then_insert::get_or_create_item(session, key, values).await
+    }
+}
+
+/// The rows of a chunk, each marked created when `inserted` holds its identity and its
+/// item is the first (lowest position) of the items that share the row.
+fn first_of_each_row<M>(
+    rows: Vec<(i64, String, M)>,
+    inserted: &HashSet<String>,
+) -> Vec<Numbered<M>> {
+    let mut first: HashMap<&str, i64> = HashMap::new();
+    for (number, identity, _) in &rows {
+        let entry = first.entry(identity.as_str()).or_insert(*number);
+        *entry = (*entry).min(*number);
+    }
+    let created: Vec<bool> = rows
+        .iter()
+        .map(|(number, identity, _)| {
+            inserted.contains(identity) && first.get(identity.as_str()) == Some(number)
+        })
+        .collect();
+    rows.into_iter()
+        .zip(created)
+        .map(|((number, _, row), created)| (number, created, row))
+        .collect()
 }
 
 impl BackendErrors for Pg {

@@ -1,283 +1,405 @@
-//! PostgreSQL's own statements.
+//! PostgreSQL's own statements. None of them reads a table twice or holds a CTE, so each
+//! is one plain statement on Citus as well (see the module docs of `pg`).
+
+use std::marker::PhantomData;
 
 use diesel::pg::Pg;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::query_source::QuerySource;
-use diesel::sql_types::{BigInt, Bool};
-use diesel::{QueryResult, Selectable};
+use diesel::sql_types::{BigInt, Bool, Oid, Text};
+use diesel::{QueryResult, Selectable, Table};
 
 use super::arrays::{push_arrays, Batch};
 use crate::model::{Columns, Model};
-use crate::sql::bulk::{
-    push_first_of_key, push_input_join_table, push_keys_match, push_ord_and_first, Relation, INPUT,
-    ORD,
-};
-use crate::sql::returning::{push_insert_missing, push_on_conflict_do_nothing};
-use crate::sql::{
-    push_insert_columns, push_insert_values, push_key_match, push_update, RowType, StatementId,
-    Values,
-};
+use crate::sql::bulk::{key_input, push_input_column, push_key_input_names, push_key_order};
+use crate::sql::bulk::{push_keys_match, push_ord, INPUT, ORD};
+use crate::sql::{for_each_key_column, for_each_value_column, push_filter, push_insert};
+use crate::sql::{push_insert_columns, push_key_columns, push_key_targets, RowType, Separator};
+use crate::sql::{StatementId, Values};
 use crate::strategy::Item;
 
-/// The name of the insert's rows in a statement that inserts in a CTE.
-const INSERTED: &str = "__goc_inserted";
-
-/// `INSERT INTO <table> (<columns>) SELECT $1, $2, .. WHERE NOT EXISTS (SELECT 1 FROM
-/// <table> WHERE <key>) ON CONFLICT (<key>) DO NOTHING RETURNING <model columns>`: the
-/// insert of the one-statement calls, which runs only when the statement's snapshot holds
-/// no row of the key.
-fn push_insert_if_missing<'b, M>(
-    table: &'b <M::Table as QuerySource>::FromClause,
-    key: &'b M::Key,
-    values: Values<'b, M>,
-    selection: &'b M::SelectExpression,
-    out: &mut AstPass<'_, 'b, Pg>,
-) -> QueryResult<()>
-where
-    M: Columns<Pg> + Selectable<Pg>,
-    M::SelectExpression: QueryFragment<Pg>,
-    <M::Table as QuerySource>::FromClause: QueryFragment<Pg>,
-{
-    out.push_sql("INSERT INTO ");
-    table.walk_ast(out.reborrow())?;
-    out.push_sql(" (");
-    push_insert_columns::<M, Pg>(out)?;
-    out.push_sql(") SELECT ");
-    push_insert_values::<M, Pg>(key, values, out)?;
-    out.push_sql(" WHERE NOT EXISTS (SELECT 1 FROM ");
-    table.walk_ast(out.reborrow())?;
-    out.push_sql(" WHERE ");
-    push_key_match::<M, Pg>(key, out)?;
-    out.push_sql(")");
-    push_on_conflict_do_nothing::<M, Pg>(out)?;
-    out.push_sql(" RETURNING ");
-    selection.walk_ast(out.reborrow())
+/// ` RETURNING tableoid, <in filter>, `: which table the row went to (to check its
+/// unique indexes once per table) and whether the key's filter holds for it.
+fn push_returning_head<M: Model>(out: &mut AstPass<'_, '_, Pg>) -> QueryResult<()> {
+    out.push_sql(" RETURNING tableoid, ");
+    push_in_filter::<M>(out)?;
+    out.push_sql(", ");
+    Ok(())
 }
 
-/// The whole get-or-create in one statement, for a row that exists and for one that does
-/// not:
-///
-/// ```sql
-/// WITH __goc_inserted AS (<insert if missing>)
-/// SELECT TRUE, * FROM __goc_inserted
-/// UNION ALL (SELECT FALSE, <model columns> FROM <table> WHERE <key> LIMIT 2)
-/// ```
-///
-/// The insert runs only when the lookup found nothing, so a hit consumes no sequence
-/// value. Both parts read the statement's one snapshot: exactly one of them returns the
-/// row, except when a concurrent transaction committed the row after the snapshot was
-/// taken: then the insert does nothing, the read cannot see it, and the statement returns
-/// no row. The caller then reads again with a new statement.
-pub(crate) struct SelectOrInsert<'a, M: Model + Selectable<Pg>> {
+/// `COALESCE((<filter>), FALSE)`, or `TRUE` for a key without a filter.
+fn push_in_filter<M: Model>(out: &mut AstPass<'_, '_, Pg>) -> QueryResult<()> {
+    match M::FILTER {
+        Some(_) => {
+            push_filter::<M, Pg>("COALESCE(", out)?;
+            out.push_sql(", FALSE)");
+        }
+        None => out.push_sql("TRUE"),
+    }
+    Ok(())
+}
+
+/// What a single-row insert does on a clash with a stored row.
+pub(crate) trait OnClash: 'static {
+    /// What follows the `VALUES` list.
+    const SQL: &'static str;
+}
+
+/// ` ON CONFLICT DO NOTHING`, with no conflict target: a clash on any unique index, the
+/// key's or another's, inserts nothing and returns no row, and raises no error (which
+/// would abort the caller's transaction). The caller then reads the key's row.
+pub(crate) struct DoNothing;
+
+impl OnClash for DoNothing {
+    const SQL: &'static str = " ON CONFLICT DO NOTHING";
+}
+
+/// A plain insert, which raises a clash as a unique violation naming the constraint: only
+/// sent to name a clash that [`DoNothing`] met and a read could not explain.
+pub(crate) struct Raise;
+
+impl OnClash for Raise {
+    const SQL: &'static str = "";
+}
+
+/// `INSERT INTO <table> (<insert columns>) VALUES (..) [ON CONFLICT DO NOTHING]
+/// RETURNING tableoid, <in filter>, <model columns>`
+pub(crate) struct Insert<'a, M: Model + Selectable<Pg>, Clash> {
     key: &'a M::Key,
-    values: &'a M::Values,
-    from: <M::Table as QuerySource>::FromClause,
+    values: Values<'a, M>,
+    into: <M::Table as QuerySource>::FromClause,
     selection: M::SelectExpression,
+    _marker: PhantomData<fn() -> Clash>,
 }
 
-impl<'a, M: Model + Selectable<Pg>> SelectOrInsert<'a, M> {
-    pub(crate) fn new(key: &'a M::Key, values: &'a M::Values) -> Self {
-        SelectOrInsert {
+impl<'a, M: Model + Selectable<Pg>, Clash> Insert<'a, M, Clash> {
+    pub(crate) fn new(key: &'a M::Key, values: Values<'a, M>) -> Self {
+        Insert {
             key,
             values,
-            from: M::Table::default().from_clause(),
+            into: M::Table::default().from_clause(),
             selection: M::construct_selection(),
+            _marker: PhantomData,
         }
     }
 }
 
-/// The [`StatementId`] kind of a [`SelectOrInsert`].
-pub(crate) struct SelectOrInsertKind;
-
-impl<M: Model + Selectable<Pg>> QueryId for SelectOrInsert<'_, M> {
-    type QueryId = StatementId<M, Pg, SelectOrInsertKind>;
-    const HAS_STATIC_QUERY_ID: bool = !M::NULLABLE_KEY;
+impl<M: Model + Selectable<Pg>, Clash: OnClash> QueryId for Insert<'_, M, Clash> {
+    type QueryId = StatementId<M, Pg, Clash>;
+    const HAS_STATIC_QUERY_ID: bool = true;
 }
 
-impl<M: Model + Selectable<Pg>> Query for SelectOrInsert<'_, M> {
-    /// Whether this statement created the row, then the row.
-    type SqlType = (Bool, RowType<M, Pg>);
+impl<M: Model + Selectable<Pg>, Clash> Query for Insert<'_, M, Clash> {
+    /// The table's oid, whether the key's filter holds for the row, the row.
+    type SqlType = (Oid, Bool, RowType<M, Pg>);
 }
 
-impl<M> QueryFragment<Pg> for SelectOrInsert<'_, M>
+impl<M, Clash> QueryFragment<Pg> for Insert<'_, M, Clash>
 where
     M: Columns<Pg> + Selectable<Pg>,
     M::SelectExpression: QueryFragment<Pg>,
     <M::Table as QuerySource>::FromClause: QueryFragment<Pg>,
+    Clash: OnClash,
 {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
-        out.push_sql("WITH ");
-        out.push_identifier(INSERTED)?;
-        out.push_sql(" AS (");
-        let values = Values::<M>::Defaults(self.values);
-        push_insert_if_missing::<M>(&self.from, self.key, values, &self.selection, &mut out)?;
-        out.push_sql(") SELECT TRUE, * FROM ");
-        out.push_identifier(INSERTED)?;
-        out.push_sql(" UNION ALL (SELECT FALSE, ");
-        self.selection.walk_ast(out.reborrow())?;
-        out.push_sql(" FROM ");
-        self.from.walk_ast(out.reborrow())?;
-        out.push_sql(" WHERE ");
-        push_key_match::<M, Pg>(self.key, &mut out)?;
-        out.push_sql(" LIMIT 2)");
-        Ok(())
+        push_insert::<M, Pg>(&self.into, self.key, self.values, &mut out)?;
+        out.push_sql(Clash::SQL);
+        push_returning_head::<M>(&mut out)?;
+        self.selection.walk_ast(out.reborrow())
     }
 }
 
-/// The whole update-or-create in one statement, when every field is changed:
-///
-/// ```sql
-/// WITH __goc_updated AS (UPDATE .. (see push_update) RETURNING <model columns>),
-///      __goc_inserted AS (<insert if missing>)
-/// SELECT FALSE, * FROM __goc_updated UNION ALL SELECT TRUE, * FROM __goc_inserted
-/// ```
-///
-/// As with [`SelectOrInsert`], a row committed after the statement's snapshot makes it
-/// return nothing, and the caller asks again.
-pub(crate) struct UpdateOrInsert<'a, M: Model + Selectable<Pg>> {
-    key: &'a M::Key,
-    changes: &'a M::Changeset,
-    table: <M::Table as QuerySource>::FromClause,
-    selection: M::SelectExpression,
+/// `SELECT CAST(CAST($1 AS regclass) AS oid)`: the oid of the table named `$1`, resolved
+/// the way the session's statements resolve it (`search_path` included).
+pub(crate) struct TableOid {
+    pub(crate) name: String,
 }
 
-impl<'a, M: Model + Selectable<Pg>> UpdateOrInsert<'a, M> {
-    pub(crate) fn new(key: &'a M::Key, changes: &'a M::Changeset) -> Self {
-        UpdateOrInsert {
-            key,
-            changes,
-            table: M::Table::default().from_clause(),
-            selection: M::construct_selection(),
-        }
-    }
-}
-
-impl<M: Model + Selectable<Pg>> QueryId for UpdateOrInsert<'_, M> {
-    // The text depends on which fields are changed: prepared per text, not per type.
+impl QueryId for TableOid {
     type QueryId = ();
     const HAS_STATIC_QUERY_ID: bool = false;
 }
 
-impl<M: Model + Selectable<Pg>> Query for UpdateOrInsert<'_, M> {
-    /// Whether this statement created the row, then the row.
-    type SqlType = (Bool, RowType<M, Pg>);
+impl Query for TableOid {
+    type SqlType = Oid;
 }
 
-impl<M> QueryFragment<Pg> for UpdateOrInsert<'_, M>
-where
-    M: Columns<Pg> + Selectable<Pg>,
-    M::SelectExpression: QueryFragment<Pg>,
-    <M::Table as QuerySource>::FromClause: QueryFragment<Pg>,
-{
+impl QueryFragment<Pg> for TableOid {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
-        out.push_sql("WITH __goc_updated AS (");
-        push_update::<M, Pg>(&self.table, self.key, self.changes, &mut out)?;
-        out.push_sql(" RETURNING ");
-        self.selection.walk_ast(out.reborrow())?;
-        out.push_sql("), ");
-        out.push_identifier(INSERTED)?;
-        out.push_sql(" AS (");
-        let values = Values::<M>::Changed(self.changes, None);
-        push_insert_if_missing::<M>(&self.table, self.key, values, &self.selection, &mut out)?;
-        out.push_sql(") SELECT FALSE, * FROM __goc_updated UNION ALL SELECT TRUE, * FROM ");
-        out.push_identifier(INSERTED)
+        out.unsafe_to_cache_prepared();
+        out.push_sql("SELECT CAST(CAST(");
+        out.push_bind_param::<Text, _>(&self.name)?;
+        out.push_sql(" AS regclass) AS oid)");
+        Ok(())
     }
 }
 
-/// The bulk get-or-create of one chunk, in one statement:
+/// `EXPLAIN (COSTS OFF) INSERT INTO <table> (<key columns>) SELECT <key columns> FROM
+/// <table> WHERE FALSE ON CONFLICT (<key>) [WHERE <filter>] DO NOTHING`: asks PostgreSQL to
+/// infer the unique index that backs the key exactly as an `ON CONFLICT` target would
+/// (columns, expressions, collations, a partial index's predicate), without running
+/// anything. It fails with 42P10 when no index does; its plan names the index
+/// (`Conflict Arbiter Indexes: ..`).
+pub(crate) struct ExplainKeyIndex<M: Model> {
+    table: <M::Table as QuerySource>::FromClause,
+}
+
+impl<M: Model> ExplainKeyIndex<M> {
+    pub(crate) fn new() -> Self {
+        ExplainKeyIndex {
+            table: M::Table::default().from_clause(),
+        }
+    }
+}
+
+impl<M: Model> QueryId for ExplainKeyIndex<M> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<M: Model> Query for ExplainKeyIndex<M> {
+    /// The lines of the plan.
+    type SqlType = Text;
+}
+
+impl<M> QueryFragment<Pg> for ExplainKeyIndex<M>
+where
+    M: Columns<Pg>,
+    <M::Table as QuerySource>::FromClause: QueryFragment<Pg>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        out.unsafe_to_cache_prepared();
+        out.push_sql("EXPLAIN (COSTS OFF) INSERT INTO ");
+        self.table.walk_ast(out.reborrow())?;
+        out.push_sql(" (");
+        push_key_columns::<M, Pg>(&mut out)?;
+        out.push_sql(") SELECT ");
+        push_key_columns::<M, Pg>(&mut out)?;
+        out.push_sql(" FROM ");
+        self.table.walk_ast(out.reborrow())?;
+        out.push_sql(" WHERE FALSE ON CONFLICT (");
+        push_key_targets::<M, Pg>(&mut out)?;
+        out.push_sql(")");
+        push_filter::<M, Pg>(" WHERE ", &mut out)?;
+        out.push_sql(" DO NOTHING");
+        Ok(())
+    }
+}
+
+/// Which of the items' values an input relation carries.
+#[derive(Clone, Copy)]
+pub(crate) enum InputColumns {
+    /// The lookup fields', to read the stored rows of the keys.
+    Key,
+    /// Every insert column's, to insert.
+    Insert,
+}
+
+/// The input column of the `index`th default field.
+fn value_input(index: usize) -> String {
+    format!("__goc_v{index}")
+}
+
+/// `"__goc_k0", .., "__goc_v0", ..`: the names of the input's columns.
+fn push_input_names<M: Columns<Pg>>(
+    columns: InputColumns,
+    out: &mut AstPass<'_, '_, Pg>,
+) -> QueryResult<()> {
+    push_key_input_names::<M, Pg>(out)?;
+    if let InputColumns::Insert = columns {
+        let mut index = 0;
+        for_each_value_column::<M, Pg>(|_| {
+            out.push_sql(", ");
+            index += 1;
+            out.push_identifier(&value_input(index - 1))
+        })?;
+    }
+    Ok(())
+}
+
+/// `"__goc_i"."__goc_k0", .., "__goc_i"."__goc_v0", ..`: every insert column's value of an
+/// input row, for an `INSERT .. SELECT`.
+fn push_input_values<M: Columns<Pg>>(out: &mut AstPass<'_, '_, Pg>) -> QueryResult<()> {
+    let mut comma = Separator::new(", ");
+    for_each_key_column::<M, Pg>(|column| {
+        comma.push(out);
+        push_input_column(out, &key_input(column.index))
+    })?;
+    let mut index = 0;
+    for_each_value_column::<M, Pg>(|_| {
+        comma.push(out);
+        index += 1;
+        push_input_column(out, &value_input(index - 1))
+    })
+}
+
+/// ` FROM UNNEST($1, ..) WITH ORDINALITY AS __goc_i(__goc_k0, .., __goc_ord)`: the
+/// chunk's items as a relation, one array parameter per column.
+fn push_input<'b, M>(
+    batch: &'b Batch<'_, M>,
+    columns: InputColumns,
+    out: &mut AstPass<'_, 'b, Pg>,
+) -> QueryResult<()>
+where
+    M: Columns<Pg>,
+{
+    out.push_sql(" FROM UNNEST(");
+    push_arrays::<M>(batch, columns, out)?;
+    out.push_sql(") WITH ORDINALITY AS ");
+    out.push_identifier(INPUT)?;
+    out.push_sql("(");
+    push_input_names::<M>(columns, out)?;
+    out.push_sql(", ");
+    out.push_identifier(ORD)?;
+    out.push_sql(")");
+    Ok(())
+}
+
+/// `ROW(<primary key>)::text`: a row's identity, to tell the rows a bulk insert created
+/// among the rows a bulk read returns.
+fn push_identity<'b, K>(primary_key: &'b K, out: &mut AstPass<'_, 'b, Pg>) -> QueryResult<()>
+where
+    K: QueryFragment<Pg>,
+{
+    out.push_sql("CAST(ROW(");
+    primary_key.walk_ast(out.reborrow())?;
+    out.push_sql(") AS text)");
+    Ok(())
+}
+
+/// The insert of a bulk chunk, the first of its two statements:
 ///
 /// ```sql
-/// WITH __goc_i AS (SELECT *, <first of key> FROM UNNEST($1, $2, ..)
-///                  WITH ORDINALITY AS __goc_v(<insert columns>, __goc_ord)),
-///      __goc_inserted AS (INSERT INTO <table> (..) SELECT .. FROM __goc_i
-///                         WHERE __goc_first AND NOT EXISTS (<stored>) ORDER BY <key>
-///                         ON CONFLICT (<key>) DO NOTHING RETURNING <model columns>)
-/// SELECT __goc_ord, __goc_first, __goc_inserted.* FROM __goc_i JOIN __goc_inserted ON ..
-/// UNION ALL
-/// SELECT __goc_ord, FALSE, <model columns> FROM __goc_i JOIN <table> ON ..
+/// INSERT INTO <table> (<insert columns>)
+/// SELECT __goc_i.* FROM UNNEST($1, ..) WITH ORDINALITY AS __goc_i(..)
+/// LEFT JOIN <table> ON <keys match> [AND (<filter>)] WHERE <table>.ctid IS NULL
+/// ORDER BY <keys>, __goc_ord
+/// ON CONFLICT DO NOTHING
+/// RETURNING tableoid, ROW(<primary key>)::text, <in filter>
 /// ```
 ///
-/// Each column is one array parameter whatever the number of items, so the text is the
-/// same for every chunk and is prepared once. As with [`SelectOrInsert`], a key whose row
-/// a concurrent transaction committed after the statement's snapshot comes back in
-/// neither part; the caller asks again for those keys.
-pub(crate) struct UnnestGetOrCreate<'a, M: Model + Selectable<Pg>> {
+/// The anti-join leaves out the keys that are stored, so a hit consumes no sequence
+/// value; an item whose key another item of the chunk shares is inserted once, the first
+/// (the later ones meet the first one's row and do nothing); the key order makes
+/// concurrent bulk inserts wait for each other rather than deadlock. It reads the table
+/// once, as a join, which Citus runs shard by shard.
+pub(crate) struct InsertMissing<'a, M: Model> {
     batch: Batch<'a, M>,
+    primary_key: <M::Table as Table>::PrimaryKey,
+    from: <M::Table as QuerySource>::FromClause,
+}
+
+impl<'a, M: Model> InsertMissing<'a, M> {
+    pub(crate) fn new(items: &'a [&'a Item<M>]) -> Self {
+        InsertMissing {
+            batch: Batch(items),
+            primary_key: M::Table::default().primary_key(),
+            from: M::Table::default().from_clause(),
+        }
+    }
+}
+
+impl<M: Model> QueryId for InsertMissing<'_, M> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<M: Model> Query for InsertMissing<'_, M> {
+    /// The table's oid, the row's identity, whether the key's filter holds for it.
+    type SqlType = (Oid, Text, Bool);
+}
+
+impl<M> QueryFragment<Pg> for InsertMissing<'_, M>
+where
+    M: Columns<Pg>,
+    <M::Table as QuerySource>::FromClause: QueryFragment<Pg>,
+    <M::Table as Table>::PrimaryKey: QueryFragment<Pg>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        // Planned for its own arrays each time: a plan kept for the statement would be
+        // made for unnests of unknown length, and turns slow after five executions.
+        out.unsafe_to_cache_prepared();
+        out.push_sql("INSERT INTO ");
+        self.from.walk_ast(out.reborrow())?;
+        out.push_sql(" (");
+        push_insert_columns::<M, Pg>(&mut out)?;
+        out.push_sql(") SELECT ");
+        push_input_values::<M>(&mut out)?;
+        push_input(&self.batch, InputColumns::Insert, &mut out)?;
+        out.push_sql(" LEFT JOIN ");
+        self.from.walk_ast(out.reborrow())?;
+        out.push_sql(" ON ");
+        push_keys_match::<M, Pg, _>(&self.from, &mut out)?;
+        push_filter::<M, Pg>(" AND ", &mut out)?;
+        out.push_sql(" WHERE ");
+        self.from.walk_ast(out.reborrow())?;
+        out.push_sql(".ctid IS NULL");
+        push_key_order::<M, Pg>(&mut out)?;
+        out.push_sql(" ON CONFLICT DO NOTHING RETURNING tableoid, ");
+        push_identity(&self.primary_key, &mut out)?;
+        out.push_sql(", ");
+        push_in_filter::<M>(&mut out)
+    }
+}
+
+/// The read of a bulk chunk, the second of its two statements: every item's stored row.
+///
+/// ```sql
+/// SELECT __goc_i.__goc_ord, ROW(<primary key>)::text, <model columns>
+/// FROM UNNEST($1, ..) WITH ORDINALITY AS __goc_i(<keys>, __goc_ord)
+/// JOIN <table> ON <keys match> [AND (<filter>)]
+/// ```
+///
+/// A new statement, so at `READ COMMITTED` it sees the rows concurrent callers committed
+/// while the insert waited for them.
+pub(crate) struct ReadKeys<'a, M: Model + Selectable<Pg>> {
+    batch: Batch<'a, M>,
+    primary_key: <M::Table as Table>::PrimaryKey,
     from: <M::Table as QuerySource>::FromClause,
     selection: M::SelectExpression,
 }
 
-impl<'a, M: Model + Selectable<Pg>> UnnestGetOrCreate<'a, M> {
+impl<'a, M: Model + Selectable<Pg>> ReadKeys<'a, M> {
     pub(crate) fn new(items: &'a [&'a Item<M>]) -> Self {
-        UnnestGetOrCreate {
+        ReadKeys {
             batch: Batch(items),
+            primary_key: M::Table::default().primary_key(),
             from: M::Table::default().from_clause(),
             selection: M::construct_selection(),
         }
     }
 }
 
-/// The [`StatementId`] kind of an [`UnnestGetOrCreate`].
-pub(crate) struct UnnestGetOrCreateKind;
-
-impl<M: Model + Selectable<Pg>> QueryId for UnnestGetOrCreate<'_, M> {
-    type QueryId = StatementId<M, Pg, UnnestGetOrCreateKind>;
-    // One text for every chunk and every value, `NULL`s included.
-    const HAS_STATIC_QUERY_ID: bool = true;
+impl<M: Model + Selectable<Pg>> QueryId for ReadKeys<'_, M> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
 }
 
-impl<M: Model + Selectable<Pg>> Query for UnnestGetOrCreate<'_, M> {
-    /// The item's position in the chunk, whether this statement created its row, the row.
-    type SqlType = (BigInt, Bool, RowType<M, Pg>);
+impl<M: Model + Selectable<Pg>> Query for ReadKeys<'_, M> {
+    /// The item's position in the chunk, its row's identity, the row.
+    type SqlType = (BigInt, Text, RowType<M, Pg>);
 }
 
-impl<M> QueryFragment<Pg> for UnnestGetOrCreate<'_, M>
+impl<M> QueryFragment<Pg> for ReadKeys<'_, M>
 where
     M: Columns<Pg> + Selectable<Pg>,
     M::SelectExpression: QueryFragment<Pg>,
     <M::Table as QuerySource>::FromClause: QueryFragment<Pg>,
+    <M::Table as Table>::PrimaryKey: QueryFragment<Pg>,
 {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
-        const VALUES: &str = "__goc_v";
-        let from = &self.from;
-        out.push_sql("WITH ");
-        out.push_identifier(INPUT)?;
-        out.push_sql(" AS (SELECT *, ");
-        push_first_of_key::<M, Pg>(&mut out)?;
-        out.push_sql(" FROM UNNEST(");
-        push_arrays::<M>(&self.batch, &mut out)?;
-        out.push_sql(") WITH ORDINALITY AS ");
-        out.push_identifier(VALUES)?;
-        out.push_sql("(");
-        push_insert_columns::<M, Pg>(&mut out)?;
+        out.unsafe_to_cache_prepared();
+        out.push_sql("SELECT ");
+        push_ord(&mut out)?;
         out.push_sql(", ");
-        out.push_identifier(ORD)?;
-        out.push_sql(")), ");
-        out.push_identifier(INSERTED)?;
-        out.push_sql(" AS (");
-        push_insert_missing::<M, Pg, _>(from, &mut out)?;
-        out.push_sql(" RETURNING ");
+        push_identity(&self.primary_key, &mut out)?;
+        out.push_sql(", ");
         self.selection.walk_ast(out.reborrow())?;
-        out.push_sql(") SELECT ");
-        push_ord_and_first(&mut out)?;
-        out.push_sql(", ");
-        out.push_identifier(INSERTED)?;
-        out.push_sql(".* FROM ");
-        out.push_identifier(INPUT)?;
+        push_input(&self.batch, InputColumns::Key, &mut out)?;
         out.push_sql(" JOIN ");
-        out.push_identifier(INSERTED)?;
+        self.from.walk_ast(out.reborrow())?;
         out.push_sql(" ON ");
-        push_keys_match::<M, Pg, <M::Table as QuerySource>::FromClause>(
-            Relation::Alias(INSERTED),
-            Relation::Alias(INPUT),
-            &mut out,
-        )?;
-        out.push_sql(" UNION ALL SELECT ");
-        out.push_identifier(INPUT)?;
-        out.push_sql(".");
-        out.push_identifier(ORD)?;
-        out.push_sql(", FALSE, ");
-        self.selection.walk_ast(out.reborrow())?;
-        push_input_join_table::<M, Pg, _>(from, &mut out)
+        push_keys_match::<M, Pg, _>(&self.from, &mut out)?;
+        push_filter::<M, Pg>(" AND ", &mut out)
     }
 }

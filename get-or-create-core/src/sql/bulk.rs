@@ -1,26 +1,52 @@
 //! The parts of `get_or_create_many`'s statements that every backend writes alike.
 //!
-//! Each bulk statement carries the chunk's items as a relation `__goc_i` with three kinds
-//! of columns: the model's insert (or lookup) columns, `__goc_ord` (the item's 1-based
-//! position in the chunk, which tells the caller whose row each result is), and
-//! `__goc_first` (whether the item is the first of the chunk with its key: only that one
-//! may be inserted, so a key that appears twice is created once and both get the same
-//! row). How the relation is built is the backend's: PostgreSQL unnests one array per
-//! column, SQLite and MySQL/MariaDB spell the rows out ([`values`](super::values)).
+//! Each bulk statement carries the chunk's items as a relation `__goc_i` whose columns are
+//! the items' values (`__goc_k0, ..` for the lookup fields: names no table column has, so
+//! that a key's `where` filter, written with the table's column names, is never
+//! ambiguous) and `__goc_ord`, the item's 1-based position in the chunk, which tells the
+//! caller whose row each result is. How the relation is
+//! built is the backend's: PostgreSQL unnests one array per column, SQLite and
+//! MySQL/MariaDB spell the rows out ([`values`](super::values)).
 
 use diesel::backend::Backend;
 use diesel::query_builder::{AstPass, QueryFragment};
 use diesel::QueryResult;
 
-use super::{for_each_key_column, push_insert_columns, push_key_columns, Separator};
+use super::{for_each_key_column, KeyColumn, Separator};
 use crate::model::Columns;
 
 /// The relation of the chunk's items.
 pub(crate) const INPUT: &str = "__goc_i";
 /// The 1-based position of an item in the chunk.
 pub(crate) const ORD: &str = "__goc_ord";
-/// Whether an item is the first of the chunk with its key.
-pub(crate) const FIRST: &str = "__goc_first";
+
+/// The input column of the `index`th lookup field.
+pub(crate) fn key_input(index: usize) -> String {
+    format!("__goc_k{index}")
+}
+
+/// `"__goc_k0", "__goc_k1", ..`: the names of the input's lookup columns.
+pub(crate) fn push_key_input_names<M, DB>(out: &mut AstPass<'_, '_, DB>) -> QueryResult<()>
+where
+    M: Columns<DB>,
+    DB: Backend,
+{
+    let mut comma = Separator::new(", ");
+    for_each_key_column::<M, DB>(|column| {
+        comma.push(out);
+        out.push_identifier(&key_input(column.index))
+    })
+}
+
+/// `"__goc_i"."<name>"`
+pub(crate) fn push_input_column<DB: Backend>(
+    out: &mut AstPass<'_, '_, DB>,
+    name: &str,
+) -> QueryResult<()> {
+    out.push_identifier(INPUT)?;
+    out.push_sql(".");
+    out.push_identifier(name)
+}
 
 /// How a backend says "equal, or both `NULL`", which matching a nullable key needs.
 pub(crate) trait NullSafeEq: Backend {
@@ -29,39 +55,11 @@ pub(crate) trait NullSafeEq: Backend {
     const NULL_SAFE_EQ: Option<&'static str>;
 }
 
-/// A relation whose columns a key comparison names: the model's table, or an alias.
-pub(crate) enum Relation<'b, F> {
-    Table(&'b F),
-    Alias(&'static str),
-}
-
-// Not derived: a derive would require `F: Copy`, but only a reference to it is copied.
-impl<F> Clone for Relation<'_, F> {
-    fn clone(&self) -> Self {
-        *self
-    }
-}
-impl<F> Copy for Relation<'_, F> {}
-
-impl<'b, F> Relation<'b, F> {
-    fn push_column<DB>(self, column: &str, out: &mut AstPass<'_, 'b, DB>) -> QueryResult<()>
-    where
-        DB: Backend,
-        F: QueryFragment<DB>,
-    {
-        match self {
-            Relation::Table(from) => from.walk_ast(out.reborrow())?,
-            Relation::Alias(alias) => out.push_identifier(alias)?,
-        }
-        out.push_sql(".");
-        out.push_identifier(column)
-    }
-}
-
-/// `left.k1 = right.k1 AND ..`, `NULL`-safe on the nullable lookup columns.
+/// `<table>.k0 = __goc_i.__goc_k0 AND f(<table>.k1) = f(__goc_i.__goc_k1) ..`: a stored
+/// row and an item with the same key, compared the way the key's unique index compares
+/// them, `NULL`-safe on the nullable lookup columns.
 pub(crate) fn push_keys_match<'b, M, DB, F>(
-    left: Relation<'b, F>,
-    right: Relation<'b, F>,
+    table: &'b F,
     out: &mut AstPass<'_, 'b, DB>,
 ) -> QueryResult<()>
 where
@@ -70,23 +68,30 @@ where
     F: QueryFragment<DB>,
 {
     let mut and = Separator::new(" AND ");
-    for_each_key_column::<M, DB>(|column, nullable| {
+    for_each_key_column::<M, DB>(|column: KeyColumn| {
         and.push(out);
-        let equal = |operator: &str, out: &mut AstPass<'_, 'b, DB>| {
-            left.push_column(column, out)?;
-            out.push_sql(operator);
-            right.push_column(column, out)
+        let input = key_input(column.index);
+        let stored = |out: &mut AstPass<'_, 'b, DB>| {
+            table.walk_ast(out.reborrow())?;
+            out.push_sql(".");
+            out.push_identifier(column.name)
         };
-        match (nullable, DB::NULL_SAFE_EQ) {
+        let given = |out: &mut AstPass<'_, 'b, DB>| push_input_column(out, &input);
+        let equal = |operator: &str, out: &mut AstPass<'_, 'b, DB>| {
+            column.push_compared(out, stored)?;
+            out.push_sql(operator);
+            column.push_compared(out, given)
+        };
+        match (column.nullable, DB::NULL_SAFE_EQ) {
             (false, _) => equal(" = ", out),
             (true, Some(operator)) => equal(operator, out),
             (true, None) => {
                 out.push_sql("(");
                 equal(" = ", out)?;
                 out.push_sql(" OR (");
-                left.push_column(column, out)?;
+                stored(out)?;
                 out.push_sql(" IS NULL AND ");
-                right.push_column(column, out)?;
+                given(out)?;
                 out.push_sql(" IS NULL))");
                 Ok(())
             }
@@ -94,70 +99,38 @@ where
     })
 }
 
-/// `row_number() OVER (PARTITION BY <lookup columns> ORDER BY __goc_ord) = 1 AS __goc_first`
-pub(crate) fn push_first_of_key<M, DB>(out: &mut AstPass<'_, '_, DB>) -> QueryResult<()>
+/// `f(__goc_i.__goc_k0), __goc_i.__goc_k1 COLLATE "c", ..`: the items' keys as the unique
+/// index compares them, so that two spellings of one key count as one.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+pub(crate) fn push_input_keys<M, DB>(out: &mut AstPass<'_, '_, DB>) -> QueryResult<()>
 where
     M: Columns<DB>,
     DB: Backend,
 {
-    out.push_sql("row_number() OVER (PARTITION BY ");
-    push_key_columns::<M, DB>(out)?;
-    out.push_sql(" ORDER BY ");
-    out.push_identifier(ORD)?;
-    out.push_sql(") = 1 AS ");
-    out.push_identifier(FIRST)
+    let mut comma = Separator::new(", ");
+    for_each_key_column::<M, DB>(|column| {
+        comma.push(out);
+        let input = key_input(column.index);
+        column.push_compared(out, |out| push_input_column(out, &input))
+    })
 }
 
-/// `SELECT <insert columns> FROM __goc_i WHERE __goc_first`: the items to insert.
-pub(crate) fn push_first_items<M, DB>(out: &mut AstPass<'_, '_, DB>) -> QueryResult<()>
-where
-    M: Columns<DB>,
-    DB: Backend,
-{
-    out.push_sql("SELECT ");
-    push_insert_columns::<M, DB>(out)?;
-    out.push_sql(" FROM ");
-    out.push_identifier(INPUT)?;
-    out.push_sql(" WHERE ");
-    out.push_identifier(FIRST)
-}
-
-/// ` ORDER BY <lookup columns>`: concurrent bulk inserts take their row locks in the same
-/// order, so they wait for each other instead of deadlocking.
-pub(crate) fn push_insert_order<M, DB>(out: &mut AstPass<'_, '_, DB>) -> QueryResult<()>
+/// ` ORDER BY <keys>, __goc_ord`: the items in key order, first occurrence first.
+/// Concurrent bulk inserts that take their row locks in the same order wait for each
+/// other instead of deadlocking.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+pub(crate) fn push_key_order<M, DB>(out: &mut AstPass<'_, '_, DB>) -> QueryResult<()>
 where
     M: Columns<DB>,
     DB: Backend,
 {
     out.push_sql(" ORDER BY ");
-    push_key_columns::<M, DB>(out)
-}
-
-/// `__goc_i.__goc_ord, __goc_i.__goc_first`
-pub(crate) fn push_ord_and_first<DB: Backend>(out: &mut AstPass<'_, '_, DB>) -> QueryResult<()> {
-    out.push_identifier(INPUT)?;
-    out.push_sql(".");
-    out.push_identifier(ORD)?;
+    push_input_keys::<M, DB>(out)?;
     out.push_sql(", ");
-    out.push_identifier(INPUT)?;
-    out.push_sql(".");
-    out.push_identifier(FIRST)
+    push_input_column(out, ORD)
 }
 
-/// ` FROM __goc_i JOIN <table> ON <keys match>`: every item with its stored row.
-pub(crate) fn push_input_join_table<'b, M, DB, F>(
-    from: &'b F,
-    out: &mut AstPass<'_, 'b, DB>,
-) -> QueryResult<()>
-where
-    M: Columns<DB>,
-    DB: NullSafeEq,
-    F: QueryFragment<DB>,
-{
-    out.push_sql(" FROM ");
-    out.push_identifier(INPUT)?;
-    out.push_sql(" JOIN ");
-    from.walk_ast(out.reborrow())?;
-    out.push_sql(" ON ");
-    push_keys_match::<M, DB, F>(Relation::Table(from), Relation::Alias(INPUT), out)
+/// `__goc_i.__goc_ord`
+pub(crate) fn push_ord<DB: Backend>(out: &mut AstPass<'_, '_, DB>) -> QueryResult<()> {
+    push_input_column(out, ORD)
 }

@@ -11,13 +11,13 @@ use std::marker::PhantomData;
 
 use diesel::backend::{Backend, DieselReserveSpecialization};
 use diesel::dsl::SqlTypeOf;
-use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
+use diesel::query_builder::{AstPass, Query, QueryBuilder, QueryFragment, QueryId};
 use diesel::query_source::QuerySource;
 use diesel::sql_types::HasSqlType;
 use diesel::{Column, QueryResult, Selectable};
 
 use crate::model::{
-    Columns, KeyBind, KeyField, KeyVisitor, Model, ValueBind, ValueField, ValueVisitor,
+    Columns, Compare, KeyBind, KeyField, KeyVisitor, Model, ValueBind, ValueField, ValueVisitor,
 };
 
 pub(crate) mod bulk;
@@ -51,8 +51,60 @@ impl Separator {
     }
 }
 
-/// `k1 = $1 AND k2 IS NULL ..`: the rows of `key`. A `NULL` value is matched with
-/// `IS NULL`, since `= NULL` is never true.
+/// One lookup column as the SQL sees it: its name, whether its type is nullable, and how
+/// the key compares it.
+#[derive(Clone, Copy)]
+pub(crate) struct KeyColumn {
+    /// The field's position among the lookup fields.
+    pub(crate) index: usize,
+    pub(crate) name: &'static str,
+    pub(crate) nullable: bool,
+    pub(crate) compare: Compare,
+}
+
+impl KeyColumn {
+    /// The column as its unique index holds it: `col`, `f(col)` or `col COLLATE "c"`, where
+    /// `column` writes the reference to the column (`"col"`, `"t"."col"`, or the column of
+    /// the same key in another relation).
+    pub(crate) fn push_compared<'b, DB: Backend>(
+        self,
+        out: &mut AstPass<'_, 'b, DB>,
+        column: impl FnOnce(&mut AstPass<'_, 'b, DB>) -> QueryResult<()>,
+    ) -> QueryResult<()> {
+        if let Compare::Function(function) = self.compare {
+            out.push_sql(function);
+            out.push_sql("(");
+        }
+        column(out)?;
+        match self.compare {
+            Compare::Equal => {}
+            Compare::Function(_) => out.push_sql(")"),
+            Compare::Collate(collation) => {
+                out.push_sql(" COLLATE ");
+                out.push_identifier(collation)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The column as an index or conflict target names it: `col`, `(f(col))` or
+    /// `col COLLATE "c"` (an expression needs its own parentheses there).
+    pub(crate) fn push_target<DB: Backend>(self, out: &mut AstPass<'_, '_, DB>) -> QueryResult<()> {
+        let function = matches!(self.compare, Compare::Function(_));
+        if function {
+            out.push_sql("(");
+        }
+        self.push_compared(out, |out| out.push_identifier(self.name))?;
+        if function {
+            out.push_sql(")");
+        }
+        Ok(())
+    }
+}
+
+/// `k1 = $1 AND f(k2) = f($2) AND k3 IS NULL .. AND (<filter>)`: the rows of `key`, compared
+/// the way the key's unique index compares them. A `NULL` value is matched with `IS NULL`,
+/// since `= NULL` is never true.
 pub(crate) fn push_key_match<'b, M, DB>(
     key: &'b M::Key,
     out: &mut AstPass<'_, 'b, DB>,
@@ -76,35 +128,101 @@ where
         {
             let value = <M as KeyField<Col>>::get(self.key);
             self.and.push(self.out);
-            self.out.push_identifier(Col::NAME)?;
             if value.is_null() {
+                self.out.push_identifier(Col::NAME)?;
                 self.out.push_sql(" IS NULL");
-                Ok(())
-            } else {
-                self.out.push_sql(" = ");
-                value.bind_key(self.out)
+                return Ok(());
+            }
+            let column = key_column::<M, Col, DB>(0);
+            column.push_compared(self.out, |out| out.push_identifier(Col::NAME))?;
+            self.out.push_sql(" = ");
+            match column.compare {
+                Compare::Function(function) => {
+                    self.out.push_sql(function);
+                    self.out.push_sql("(");
+                    value.bind_key(self.out)?;
+                    self.out.push_sql(")");
+                    Ok(())
+                }
+                Compare::Equal | Compare::Collate(_) => value.bind_key(self.out),
             }
         }
     }
     M::visit_key(&mut KeyMatch::<M, DB> {
         key,
-        out,
+        out: &mut *out,
         and: Separator::new(" AND "),
-    })
+    })?;
+    push_filter::<M, DB>(" AND ", out)
 }
 
-/// Calls `f` with the SQL name of each lookup column and whether its type is nullable.
+/// Whether some value of `key` is `NULL`.
+pub(crate) fn key_has_null<M, DB>(key: &M::Key) -> bool
+where
+    M: Columns<DB>,
+    DB: Backend,
+{
+    struct HasNull<'k, M: Model>(&'k M::Key, bool);
+    impl<M: Model, DB: Backend> KeyVisitor<M, DB> for HasNull<'_, M> {
+        fn visit<Col>(&mut self) -> QueryResult<()>
+        where
+            Col: Column<SqlType: 'static>,
+            M: KeyField<Col>,
+            <M as KeyField<Col>>::Value: KeyBind<Col, DB>,
+            DB: HasSqlType<SqlTypeOf<Col>>,
+        {
+            self.1 |= <M as KeyField<Col>>::get(self.0).is_null();
+            Ok(())
+        }
+    }
+    let mut visitor = HasNull::<M>(key, false);
+    // Looking cannot fail.
+    let _ = M::visit_key::<_>(&mut visitor);
+    visitor.1
+}
+
+/// `<joiner>(<filter>)` when the key is scoped to a partial index, else nothing.
+pub(crate) fn push_filter<M: Model, DB: Backend>(
+    joiner: &str,
+    out: &mut AstPass<'_, '_, DB>,
+) -> QueryResult<()> {
+    if let Some(filter) = M::FILTER {
+        out.push_sql(joiner);
+        out.push_sql("(");
+        out.push_sql(filter);
+        out.push_sql(")");
+    }
+    Ok(())
+}
+
+/// The [`KeyColumn`] of the lookup field on `Col`, the `index`th.
+fn key_column<M, Col, DB>(index: usize) -> KeyColumn
+where
+    Col: Column<SqlType: 'static>,
+    M: KeyField<Col>,
+    <M as KeyField<Col>>::Value: KeyBind<Col, DB>,
+    DB: Backend,
+{
+    KeyColumn {
+        index,
+        name: Col::NAME,
+        nullable: <<M as KeyField<Col>>::Value as KeyBind<Col, DB>>::NULLABLE,
+        compare: <M as KeyField<Col>>::COMPARE,
+    }
+}
+
+/// Calls `f` with each lookup column, in field order.
 pub(crate) fn for_each_key_column<M, DB>(
-    f: impl FnMut(&'static str, bool) -> QueryResult<()>,
+    f: impl FnMut(KeyColumn) -> QueryResult<()>,
 ) -> QueryResult<()>
 where
     M: Columns<DB>,
     DB: Backend,
 {
-    struct Names<F>(F);
-    impl<M: Model, DB: Backend, F> KeyVisitor<M, DB> for Names<F>
+    struct Columns<F>(F, usize);
+    impl<M: Model, DB: Backend, F> KeyVisitor<M, DB> for Columns<F>
     where
-        F: FnMut(&'static str, bool) -> QueryResult<()>,
+        F: FnMut(KeyColumn) -> QueryResult<()>,
     {
         fn visit<Col>(&mut self) -> QueryResult<()>
         where
@@ -113,13 +231,25 @@ where
             <M as KeyField<Col>>::Value: KeyBind<Col, DB>,
             DB: HasSqlType<SqlTypeOf<Col>>,
         {
-            (self.0)(
-                Col::NAME,
-                <<M as KeyField<Col>>::Value as KeyBind<Col, DB>>::NULLABLE,
-            )
+            let index = self.1;
+            self.1 += 1;
+            (self.0)(key_column::<M, Col, DB>(index))
         }
     }
-    M::visit_key(&mut Names(f))
+    M::visit_key(&mut Columns(f, 0))
+}
+
+/// `k1, (f(k2)), k3 COLLATE "c"`: the key as a unique index or a conflict target lists it.
+pub(crate) fn push_key_targets<M, DB>(out: &mut AstPass<'_, '_, DB>) -> QueryResult<()>
+where
+    M: Columns<DB>,
+    DB: Backend,
+{
+    let mut comma = Separator::new(", ");
+    for_each_key_column::<M, DB>(|column| {
+        comma.push(out);
+        column.push_target(out)
+    })
 }
 
 /// Calls `f` with the SQL name of each default column.
@@ -149,15 +279,16 @@ where
 }
 
 /// `k1, k2, ..`: the lookup columns.
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
 pub(crate) fn push_key_columns<M, DB>(out: &mut AstPass<'_, '_, DB>) -> QueryResult<()>
 where
     M: Columns<DB>,
     DB: Backend,
 {
     let mut comma = Separator::new(", ");
-    for_each_key_column::<M, DB>(|name, _| {
+    for_each_key_column::<M, DB>(|column| {
         comma.push(out);
-        out.push_identifier(name)
+        out.push_identifier(column.name)
     })
 }
 
@@ -168,9 +299,9 @@ where
     DB: Backend,
 {
     let mut comma = Separator::new(", ");
-    for_each_key_column::<M, DB>(|name, _| {
+    for_each_key_column::<M, DB>(|column| {
         comma.push(out);
-        out.push_identifier(name)
+        out.push_identifier(column.name)
     })?;
     for_each_value_column::<M, DB>(|name| {
         comma.push(out);
@@ -494,4 +625,50 @@ where
     push_insert_values::<M, DB>(key, values, out)?;
     out.push_sql(")");
     Ok(())
+}
+
+/// `CREATE UNIQUE INDEX <table>_<columns>_key ON <table> (<key>) [WHERE <filter>]`: an index
+/// that backs the key as the model declares it, for the advice of
+/// [`Error::NoUniqueIndex`](crate::Error::NoUniqueIndex). Rendered with the backend's own
+/// quoting, so it is valid SQL there.
+pub(crate) struct CreateUniqueIndex<M: Model> {
+    table: <M::Table as QuerySource>::FromClause,
+}
+
+impl<M: Model> CreateUniqueIndex<M> {
+    pub(crate) fn new() -> Self {
+        CreateUniqueIndex {
+            table: M::Table::default().from_clause(),
+        }
+    }
+}
+
+impl<M, DB> QueryFragment<DB> for CreateUniqueIndex<M>
+where
+    M: Columns<DB>,
+    <M::Table as QuerySource>::FromClause: QueryFragment<DB>,
+    DB: Backend<QueryBuilder: Default> + DieselReserveSpecialization,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        // `<table>_<columns>_key`, PostgreSQL's own naming, from the unquoted table name.
+        let mut table = <DB::QueryBuilder as Default>::default();
+        self.table.to_sql(&mut table, out.backend())?;
+        let table = table.finish();
+        let table = table.rsplit('.').next().unwrap_or(&table);
+        let mut name: String = table.chars().filter(|c| !matches!(c, '"' | '`')).collect();
+        for_each_key_column::<M, DB>(|column| {
+            name.push('_');
+            name.push_str(column.name);
+            Ok(())
+        })?;
+        name.push_str("_key");
+        out.push_sql("CREATE UNIQUE INDEX ");
+        out.push_identifier(&name)?;
+        out.push_sql(" ON ");
+        self.table.walk_ast(out.reborrow())?;
+        out.push_sql(" (");
+        push_key_targets::<M, DB>(&mut out)?;
+        out.push_sql(")");
+        push_filter::<M, DB>(" WHERE ", &mut out)
+    }
 }

@@ -1,5 +1,5 @@
-//! A chunk's items spelled out as rows, one bind per value: the input relation of
-//! SQLite's and MySQL/MariaDB's bulk statements (PostgreSQL unnests arrays instead).
+//! A chunk's items spelled out as rows, one bind per value: the bulk statements of SQLite
+//! and MySQL/MariaDB (PostgreSQL unnests arrays instead).
 
 use std::marker::PhantomData;
 
@@ -8,17 +8,16 @@ use diesel::query_builder::{AstPass, QueryId};
 use diesel::query_source::QuerySource;
 use diesel::{QueryResult, Selectable};
 
-use super::bulk::{push_first_of_key, NullSafeEq, INPUT, ORD};
-use super::{push_insert_columns, push_insert_values, push_key_columns, push_key_values};
-use super::{Separator, Values};
+use super::bulk::{push_key_input_names, NullSafeEq, INPUT, ORD};
+use super::{push_insert_values, push_key_values, Separator, Values};
 use crate::model::{Columns, Model};
 use crate::strategy::Item;
 
-/// How a backend writes a list of rows.
+/// How a backend writes a list of rows inside a statement.
 pub(crate) trait RowList: NullSafeEq {
-    /// Whether a list of rows must be written `SELECT .. UNION ALL SELECT ..` rather than
-    /// `VALUES (..), (..)`: MariaDB 10.11 reads bind parameters inside `VALUES` as empty
-    /// values.
+    /// Whether the input relation must be written `SELECT .. UNION ALL SELECT ..` rather
+    /// than `VALUES (..), (..)`: MariaDB 10.11 reads bind parameters inside a `VALUES`
+    /// table constructor as empty values (the `VALUES` list of an `INSERT` is fine).
     const ROWS_AS_UNION: bool;
 }
 
@@ -30,7 +29,7 @@ where
 {
     let mut count = 0;
     // Counting cannot fail.
-    let _ = super::for_each_key_column::<M, DB>(|_, _| {
+    let _ = super::for_each_key_column::<M, DB>(|_| {
         count += 1;
         Ok(())
     });
@@ -41,36 +40,41 @@ where
     count
 }
 
-/// Which columns the rows carry.
-#[derive(Clone, Copy)]
-pub(crate) enum ValueColumns {
-    /// The lookup columns, to read the stored rows of the keys.
-    Key,
-    /// Every insert column, to insert.
-    Insert,
+/// `(k1, .., d1, ..), (..)`: the items as the `VALUES` list of an `INSERT`.
+pub(crate) fn push_rows<'b, M, DB>(
+    items: &'b [&Item<M>],
+    out: &mut AstPass<'_, 'b, DB>,
+) -> QueryResult<()>
+where
+    M: Columns<DB>,
+    DB: Backend,
+{
+    let mut comma = Separator::new(", ");
+    for (key, values) in items.iter().map(|item| (&item.0, &item.1)) {
+        comma.push(out);
+        out.push_sql("(");
+        push_insert_values::<M, DB>(key, Values::Defaults(values), out)?;
+        out.push_sql(")");
+    }
+    Ok(())
 }
 
-/// `WITH __goc_v(__goc_ord, <columns>) AS (VALUES (1, $1, ..), (2, ..)),
-/// __goc_i AS (SELECT *, <first of key> FROM __goc_v) `
+/// `WITH __goc_i(__goc_ord, __goc_k0, ..) AS (VALUES (1, $1, ..), (2, ..)) `: the items'
+/// keys as the input relation.
 pub(crate) fn push_values_input<'b, M, DB>(
     items: &'b [&Item<M>],
-    columns: ValueColumns,
     out: &mut AstPass<'_, 'b, DB>,
 ) -> QueryResult<()>
 where
     M: Columns<DB>,
     DB: RowList,
 {
-    const VALUES: &str = "__goc_v";
     out.push_sql("WITH ");
-    out.push_identifier(VALUES)?;
+    out.push_identifier(INPUT)?;
     out.push_sql("(");
     out.push_identifier(ORD)?;
     out.push_sql(", ");
-    match columns {
-        ValueColumns::Key => push_key_columns::<M, DB>(out)?,
-        ValueColumns::Insert => push_insert_columns::<M, DB>(out)?,
-    }
+    push_key_input_names::<M, DB>(out)?;
     let (open, separator, close) = if DB::ROWS_AS_UNION {
         ("SELECT ", " UNION ALL SELECT ", "")
     } else {
@@ -78,38 +82,22 @@ where
     };
     out.push_sql(") AS (");
     out.push_sql(open);
-    for (i, (key, defaults)) in items.iter().map(|item| (&item.0, &item.1)).enumerate() {
+    for (i, key) in items.iter().map(|item| &item.0).enumerate() {
         if i > 0 {
             out.push_sql(separator);
         }
-        out.push_sql(&format!("{}", i + 1));
-        match columns {
-            ValueColumns::Key => {
-                let mut comma = Separator::new(", ");
-                // The position comes first: every value follows a comma.
-                comma.push(out);
-                push_key_values::<M, DB>(key, out, &mut comma)?;
-            }
-            ValueColumns::Insert => {
-                out.push_sql(", ");
-                push_insert_values::<M, DB>(key, Values::Defaults(defaults), out)?;
-            }
-        }
+        out.push_sql(&format!("{}, ", i + 1));
+        push_key_values::<M, DB>(key, out, &mut Separator::new(", "))?;
     }
     out.push_sql(close);
-    out.push_sql("), ");
-    out.push_identifier(INPUT)?;
-    out.push_sql(" AS (SELECT *, ");
-    push_first_of_key::<M, DB>(out)?;
-    out.push_sql(" FROM ");
-    out.push_identifier(VALUES)?;
     out.push_sql(") ");
     Ok(())
 }
 
 /// A statement over a chunk's items spelled out as rows (SQLite, MySQL/MariaDB); each
-/// backend writes its `Kind`s. Its text depends on the number of rows, so it is not kept
-/// as a prepared statement.
+/// backend writes its `Kind`s. Its text depends on the number of items, so it is
+/// prepared each time rather than kept: a cache keyed by text would keep one statement
+/// per chunk size.
 pub(crate) struct ValuesStatement<'a, M: Model + Selectable<DB>, DB: Backend, Kind> {
     pub(crate) items: &'a [&'a Item<M>],
     pub(crate) from: <M::Table as QuerySource>::FromClause,

@@ -1,10 +1,23 @@
 //! SQLite: the select-then-insert flow it shares with PostgreSQL
-//! (`flow/select_then_insert.rs`), with SQLite's errors.
+//! (`flow/select_then_insert.rs`), with an insert whose conflict target names the key.
 //!
-//! `get_or_create_many` sends two statements per chunk: an insert of the chunk's missing
-//! keys that returns their `rowid`s, then a read of all the chunk's rows with theirs.
-//! SQLite runs one writer at a time, so nothing can slip in between the insert's check
-//! and its write.
+//! | path | `get_or_create`, `get_or_create_with` | `update_or_create` |
+//! |---|---|---|
+//! | row exists | 1: `SELECT .. LIMIT 2` | 1: `UPDATE .. RETURNING` |
+//! | row missing | 2: `SELECT`, `INSERT .. ON CONFLICT (<key>) DO NOTHING RETURNING` | 2: `UPDATE`, `INSERT` |
+//! | lost race | 3: the two above, then `SELECT` | 4 |
+//!
+//! The conflict target names the key as its unique index holds it (expressions,
+//! collations, a partial index's `WHERE`), so SQLite itself refuses a key no unique index
+//! backs, when the statement is prepared. A clash on another unique index is raised, which
+//! leaves a SQLite transaction usable; the `SELECT` that follows returns the key's row if
+//! the clash was with it.
+//!
+//! `get_or_create_many` sends two statements per chunk: one plain multi-row insert that
+//! returns the `rowid`s it created, then a read of every item's row with its `rowid`.
+//! SQLite runs one writer at a time, so nothing can slip in between the insert's check and
+//! its write. A chunk whose insert clashes on another unique index is answered item by
+//! item.
 //!
 //! Needs SQLite 3.35 or newer for `RETURNING`. Each statement runs on its own outside a
 //! transaction, so concurrent writers simply queue on SQLite's write lock (set a
@@ -13,7 +26,7 @@
 //! written; that is reported as [`Error::TransactionMustBeRetried`] (use
 //! `immediate_transaction` to avoid it).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use diesel::deserialize::FromSqlRow;
 use diesel::expression::QueryMetadata;
@@ -23,14 +36,15 @@ use diesel::sqlite::Sqlite;
 
 mod statements;
 
-use statements::{InsertMissingReturningRowid, SelectStoredWithRowid};
+use statements::{ExplainKeyIndex, InsertReturning, InsertRows, ReadKeys};
 
-use crate::flow::bulk::{self, ChunkAttempt, Numbered};
-use crate::flow::{load_all, select_then_insert, BackendErrors, Dialect, Failure, Stored};
+use crate::flow::bulk::{self, ChunkAttempt, ItemByItem, Numbered};
+use crate::flow::select_then_insert::{self, Inserter};
+use crate::flow::{classify, fetch_as, load_all, BackendErrors, Dialect, Failure, Named, Stored};
 use crate::session::Session;
 use crate::sql::bulk::NullSafeEq;
 use crate::sql::values::{insert_column_count, RowList, ValuesStatement};
-use crate::sql::RowType;
+use crate::sql::{RowType, Values};
 use crate::strategy::{Item, Strategy};
 use crate::Error;
 
@@ -40,8 +54,11 @@ const MAX_BINDS: usize = 32_766;
 impl<M> Strategy<M> for Sqlite
 where
     M: Stored<Sqlite>,
-    Sqlite: Dialect<M> + QueryMetadata<(BigInt, Bool, BigInt, RowType<M, Sqlite>)>,
-    (i64, bool, i64, M): FromSqlRow<(BigInt, Bool, BigInt, RowType<M, Sqlite>), Sqlite>,
+    Sqlite: Dialect<M>
+        + QueryMetadata<(Bool, RowType<M, Sqlite>)>
+        + QueryMetadata<(BigInt, BigInt, RowType<M, Sqlite>)>,
+    (bool, M): FromSqlRow<(Bool, RowType<M, Sqlite>), Sqlite>,
+    (i64, i64, M): FromSqlRow<(BigInt, BigInt, RowType<M, Sqlite>), Sqlite>,
 {
     async fn get_or_create<S>(
         session: &mut S,
@@ -89,19 +106,82 @@ where
     {
         select_then_insert::update_or_create(session, key, changes, create_values).await
     }
+
+    async fn check_schema<S>(session: &mut S) -> Result<(), Error>
+    where
+        S: Session<Backend = Self>,
+    {
+        session
+            .execute(ExplainKeyIndex::<M>::new())
+            .await
+            .map(|_| ())
+            .map_err(|error| classify::<M, Sqlite>(error).into_error())
+    }
 }
 
-/// One attempt of a bulk chunk: insert the missing keys, returning their `rowid`s, then
-/// read every item's row with its `rowid`. A row is created for the first item of its key
-/// when the insert returned its `rowid`.
+impl<M> Inserter<M> for Sqlite
+where
+    M: Stored<Sqlite>,
+    Sqlite: Dialect<M> + QueryMetadata<(Bool, RowType<M, Sqlite>)>,
+    (bool, M): FromSqlRow<(Bool, RowType<M, Sqlite>), Sqlite>,
+{
+    /// The insert's conflict target refuses a key no unique index backs.
+    async fn check_key_index<S>(_session: &mut S) -> Result<(), Failure>
+    where
+        S: Session<Backend = Self>,
+    {
+        Ok(())
+    }
+
+    async fn insert<S>(
+        session: &mut S,
+        key: &M::Key,
+        values: Values<'_, M>,
+    ) -> Result<Option<M>, Failure>
+    where
+        S: Session<Backend = Self>,
+    {
+        let insert = InsertReturning::<M>::new(key, values);
+        match fetch_as::<M, (bool, M), _, _>(session, insert).await? {
+            Some((true, row)) => Ok(Some(row)),
+            Some((false, _)) => Err(Failure::Fatal(Error::CreatedOutsideFilter {
+                table: M::table_name(),
+                filter: M::FILTER.unwrap_or_default(),
+            })),
+            None => Ok(None),
+        }
+    }
+
+    /// SQLite's insert returns nothing only for a clash with the key's own index, whose
+    /// row the read that follows finds, unless it was deleted meanwhile: try again.
+    async fn explain_clash<S>(
+        _session: &mut S,
+        _key: &M::Key,
+        _values: Values<'_, M>,
+    ) -> Result<Option<M>, Failure>
+    where
+        S: Session<Backend = Self>,
+    {
+        Ok(None)
+    }
+}
+
+/// One attempt of a bulk chunk: [`InsertRows`], then [`ReadKeys`]. An item's row is
+/// created by this call when the insert returned its `rowid` and the item is the first of
+/// the chunk with that row. A chunk whose insert clashed on another unique index (which
+/// fails the whole statement) is answered item by item, so that each item gets its row or
+/// its own error.
 struct InsertThenRead;
 
 impl<M, S> ChunkAttempt<S, M> for InsertThenRead
 where
     S: Session<Backend = Sqlite>,
     M: Stored<Sqlite>,
-    Sqlite: Dialect<M> + QueryMetadata<(BigInt, Bool, BigInt, RowType<M, Sqlite>)>,
-    (i64, bool, i64, M): FromSqlRow<(BigInt, Bool, BigInt, RowType<M, Sqlite>), Sqlite>,
+    Sqlite: Dialect<M>
+        + QueryMetadata<(Bool, RowType<M, Sqlite>)>
+        + QueryMetadata<(BigInt, BigInt, RowType<M, Sqlite>)>,
+    (bool, M): FromSqlRow<(Bool, RowType<M, Sqlite>), Sqlite>,
+    (i64, i64, M): FromSqlRow<(BigInt, BigInt, RowType<M, Sqlite>), Sqlite>,
 {
     async fn run(
         &mut self,
@@ -109,17 +189,62 @@ where
         batch: &[&Item<M>],
         _attempt: u32,
     ) -> Result<Vec<Numbered<M>>, Failure> {
-        let insert = ValuesStatement::<M, Sqlite, InsertMissingReturningRowid>::new(batch);
-        let inserted: HashSet<i64> = load_all::<M, i64, _, _>(session, insert)
-            .await?
-            .into_iter()
-            .collect();
-        let stored = ValuesStatement::<M, Sqlite, SelectStoredWithRowid>::new(batch);
-        let rows: Vec<(i64, bool, i64, M)> = load_all::<M, _, _, _>(session, stored).await?;
-        Ok(rows
-            .into_iter()
-            .map(|(number, first, rowid, row)| (number, first && inserted.contains(&rowid), row))
-            .collect())
+        let (plain, with_null) = bulk::split_null_keys::<M, Sqlite>(batch);
+        let items: Vec<&Item<M>> = plain.iter().map(|&i| batch[i]).collect();
+        let mut rows = Vec::with_capacity(batch.len());
+        if !items.is_empty() {
+            let insert = ValuesStatement::<M, Sqlite, InsertRows>::new(&items);
+            let inserted: Vec<(i64, bool)> = match load_all::<M, _, _, _>(session, insert).await {
+                Err(Failure::Fatal(Error::UniqueViolation { .. })) => {
+                    return bulk::one_by_one(session, batch, 0..batch.len(), SingleCall).await;
+                }
+                inserted => inserted?,
+            };
+            if inserted.iter().any(|(_, in_filter)| !in_filter) {
+                return Err(Failure::Fatal(Error::CreatedOutsideFilter {
+                    table: M::table_name(),
+                    filter: M::FILTER.unwrap_or_default(),
+                }));
+            }
+            let inserted: HashSet<i64> = inserted.into_iter().map(|(rowid, _)| rowid).collect();
+            let read = ValuesStatement::<M, Sqlite, ReadKeys>::new(&items);
+            let read: Vec<(i64, i64, M)> = load_all::<M, _, _, _>(session, read).await?;
+            let mut first: HashMap<i64, i64> = HashMap::new();
+            for (number, rowid, _) in &read {
+                let entry = first.entry(*rowid).or_insert(*number);
+                *entry = (*entry).min(*number);
+            }
+            let read = read
+                .into_iter()
+                .map(|(number, rowid, row)| {
+                    let created = inserted.contains(&rowid) && first.get(&rowid) == Some(&number);
+                    (number, created, row)
+                })
+                .collect();
+            rows = bulk::renumber(read, &plain);
+        }
+        rows.extend(bulk::one_by_one(session, batch, with_null, SingleCall).await?);
+        Ok(rows)
+    }
+}
+
+/// The single call, for the items of a chunk answered one by one.
+struct SingleCall;
+
+impl<M, S> ItemByItem<S, M> for SingleCall
+where
+    S: Session<Backend = Sqlite>,
+    M: Stored<Sqlite>,
+    Sqlite: Dialect<M> + QueryMetadata<(Bool, RowType<M, Sqlite>)>,
+    (bool, M): FromSqlRow<(Bool, RowType<M, Sqlite>), Sqlite>,
+{
+    async fn run(
+        &mut self,
+        session: &mut S,
+        key: &M::Key,
+        values: &M::Values,
+    ) -> Result<(M, bool), Error> {
+        select_then_insert::get_or_create_item(session, key, values).await
     }
 }
 

@@ -1,73 +1,200 @@
-//! SQLite's bulk statements, over a chunk's items spelled out as rows.
+//! SQLite's own statements.
 
-use diesel::query_builder::{AstPass, Query, QueryFragment};
+use std::marker::PhantomData;
+
+use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::query_source::QuerySource;
 use diesel::sql_types::{BigInt, Bool};
 use diesel::sqlite::Sqlite;
 use diesel::{QueryResult, Selectable};
 
 use crate::model::{Columns, Model};
-use crate::sql::bulk::{push_input_join_table, push_ord_and_first};
-use crate::sql::returning::push_insert_missing;
-use crate::sql::values::{push_values_input, ValueColumns, ValuesStatement};
-use crate::sql::RowType;
+use crate::sql::bulk::{push_keys_match, push_ord};
+use crate::sql::values::{push_rows, push_values_input, ValuesStatement};
+use crate::sql::{
+    push_filter, push_insert, push_insert_columns, push_key_columns, push_key_targets, RowType,
+    StatementId, Values,
+};
 
-/// `WITH .. INSERT INTO <table> (..) SELECT .. FROM __goc_i WHERE __goc_first AND NOT
-/// EXISTS (<stored>) ORDER BY <key> ON CONFLICT (<key>) DO NOTHING RETURNING rowid`: the
-/// rows this statement inserted, told apart from stored ones by their `rowid` (so the
-/// table needs one: not `WITHOUT ROWID`).
-pub(crate) struct InsertMissingReturningRowid;
-
-/// `WITH .. SELECT __goc_ord, __goc_first, <table>.rowid, <model columns> FROM __goc_i
-/// JOIN <table> ON <keys match>`: the stored row of every item, with its `rowid`.
-pub(crate) struct SelectStoredWithRowid;
-
-impl<M> Query for ValuesStatement<'_, M, Sqlite, InsertMissingReturningRowid>
-where
-    M: Model + Selectable<Sqlite>,
-{
-    /// The `rowid` of an inserted row.
-    type SqlType = BigInt;
+/// ` ON CONFLICT (<key>) [WHERE <filter>] DO NOTHING`: a clash with the key's own unique
+/// index (the partial one the filter names, if any) inserts nothing and returns no row;
+/// a key no unique index backs is refused when the statement is prepared; a clash on
+/// another unique index is raised (which leaves a SQLite transaction usable).
+fn push_on_conflict<M: Columns<Sqlite>>(out: &mut AstPass<'_, '_, Sqlite>) -> QueryResult<()> {
+    out.push_sql(" ON CONFLICT (");
+    push_key_targets::<M, Sqlite>(out)?;
+    out.push_sql(")");
+    push_filter::<M, Sqlite>(" WHERE ", out)?;
+    out.push_sql(" DO NOTHING");
+    Ok(())
 }
 
-impl<M> QueryFragment<Sqlite> for ValuesStatement<'_, M, Sqlite, InsertMissingReturningRowid>
-where
-    M: Columns<Sqlite> + Selectable<Sqlite>,
-    <M::Table as QuerySource>::FromClause: QueryFragment<Sqlite>,
-{
-    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
-        push_values_input::<M, Sqlite>(self.items, ValueColumns::Insert, &mut out)?;
-        push_insert_missing::<M, Sqlite, _>(&self.from, &mut out)?;
-        // Not the items' positions: a correlated lookup in the input per returned row
-        // would make a chunk cost quadratic time.
-        out.push_sql(" RETURNING rowid");
-        Ok(())
+/// `COALESCE((<filter>), FALSE)`, or `TRUE` for a key without a filter: whether the key's
+/// filter holds for a written row.
+fn push_in_filter<M: Model>(out: &mut AstPass<'_, '_, Sqlite>) -> QueryResult<()> {
+    match M::FILTER {
+        Some(_) => {
+            push_filter::<M, Sqlite>("COALESCE(", out)?;
+            out.push_sql(", FALSE)");
+        }
+        None => out.push_sql("TRUE"),
+    }
+    Ok(())
+}
+
+/// `INSERT INTO <table> (..) VALUES (..) ON CONFLICT (<key>) [WHERE <filter>] DO NOTHING
+/// RETURNING <in filter>, <model columns>`: the row, or nothing when a concurrent caller
+/// stored the key first.
+pub(crate) struct InsertReturning<'a, M: Model + Selectable<Sqlite>> {
+    key: &'a M::Key,
+    values: Values<'a, M>,
+    into: <M::Table as QuerySource>::FromClause,
+    selection: M::SelectExpression,
+}
+
+impl<'a, M: Model + Selectable<Sqlite>> InsertReturning<'a, M> {
+    pub(crate) fn new(key: &'a M::Key, values: Values<'a, M>) -> Self {
+        InsertReturning {
+            key,
+            values,
+            into: M::Table::default().from_clause(),
+            selection: M::construct_selection(),
+        }
     }
 }
 
-impl<M> Query for ValuesStatement<'_, M, Sqlite, SelectStoredWithRowid>
-where
-    M: Model + Selectable<Sqlite>,
-{
-    /// The item's position in the chunk, whether it is the first with its key, its row's
-    /// `rowid`, the row.
-    type SqlType = (BigInt, Bool, BigInt, RowType<M, Sqlite>);
+/// The [`StatementId`] kind of an [`InsertReturning`].
+pub(crate) struct InsertReturningKind;
+
+impl<M: Model + Selectable<Sqlite>> QueryId for InsertReturning<'_, M> {
+    type QueryId = StatementId<M, Sqlite, InsertReturningKind>;
+    const HAS_STATIC_QUERY_ID: bool = true;
 }
 
-impl<M> QueryFragment<Sqlite> for ValuesStatement<'_, M, Sqlite, SelectStoredWithRowid>
+impl<M: Model + Selectable<Sqlite>> Query for InsertReturning<'_, M> {
+    /// Whether the key's filter holds for the row, the row.
+    type SqlType = (Bool, RowType<M, Sqlite>);
+}
+
+impl<M> QueryFragment<Sqlite> for InsertReturning<'_, M>
 where
     M: Columns<Sqlite> + Selectable<Sqlite>,
     M::SelectExpression: QueryFragment<Sqlite>,
     <M::Table as QuerySource>::FromClause: QueryFragment<Sqlite>,
 {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
-        push_values_input::<M, Sqlite>(self.items, ValueColumns::Key, &mut out)?;
+        push_insert::<M, Sqlite>(&self.into, self.key, self.values, &mut out)?;
+        push_on_conflict::<M>(&mut out)?;
+        out.push_sql(" RETURNING ");
+        push_in_filter::<M>(&mut out)?;
+        out.push_sql(", ");
+        self.selection.walk_ast(out.reborrow())
+    }
+}
+
+/// `EXPLAIN INSERT INTO <table> (<key columns>) SELECT <key columns> FROM <table> WHERE
+/// FALSE ON CONFLICT (<key>) [WHERE <filter>] DO NOTHING`: compiled, not run; SQLite
+/// refuses it when no unique index backs the key. (Its rows, the program, are not read.)
+pub(crate) struct ExplainKeyIndex<M: Model> {
+    table: <M::Table as QuerySource>::FromClause,
+    _marker: PhantomData<fn() -> M>,
+}
+
+impl<M: Model> ExplainKeyIndex<M> {
+    pub(crate) fn new() -> Self {
+        ExplainKeyIndex {
+            table: M::Table::default().from_clause(),
+            _marker: PhantomData,
+        }
+    }
+}
+
+impl<M: Model> QueryId for ExplainKeyIndex<M> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<M> QueryFragment<Sqlite> for ExplainKeyIndex<M>
+where
+    M: Columns<Sqlite>,
+    <M::Table as QuerySource>::FromClause: QueryFragment<Sqlite>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
+        out.unsafe_to_cache_prepared();
+        out.push_sql("EXPLAIN INSERT INTO ");
+        self.table.walk_ast(out.reborrow())?;
+        out.push_sql(" (");
+        push_key_columns::<M, Sqlite>(&mut out)?;
+        out.push_sql(") SELECT ");
+        push_key_columns::<M, Sqlite>(&mut out)?;
+        out.push_sql(" FROM ");
+        self.table.walk_ast(out.reborrow())?;
+        out.push_sql(" WHERE FALSE");
+        push_on_conflict::<M>(&mut out)
+    }
+}
+
+/// `INSERT INTO <table> (..) VALUES (..), (..) ON CONFLICT (<key>) [WHERE <filter>] DO
+/// NOTHING RETURNING rowid, <in filter>`: the chunk's items in one plain insert. An item
+/// whose key is stored, or whose key an earlier item of the chunk shares, meets that row
+/// and inserts nothing; no sort, no subquery.
+pub(crate) struct InsertRows;
+
+/// `WITH __goc_i(__goc_ord, __goc_k0, ..) AS (VALUES ..) SELECT __goc_ord, <table>.rowid,
+/// <model columns> FROM __goc_i JOIN <table> ON <keys match> [AND (<filter>)]`: every
+/// item's stored row, with its `rowid` to tell the rows the insert created.
+pub(crate) struct ReadKeys;
+
+impl<M: Model + Selectable<Sqlite>> Query for ValuesStatement<'_, M, Sqlite, InsertRows> {
+    /// The `rowid` of an inserted row, whether the key's filter holds for it.
+    type SqlType = (BigInt, Bool);
+}
+
+impl<M> QueryFragment<Sqlite> for ValuesStatement<'_, M, Sqlite, InsertRows>
+where
+    M: Columns<Sqlite> + Selectable<Sqlite>,
+    <M::Table as QuerySource>::FromClause: QueryFragment<Sqlite>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
+        out.unsafe_to_cache_prepared();
+        out.push_sql("INSERT INTO ");
+        self.from.walk_ast(out.reborrow())?;
+        out.push_sql(" (");
+        push_insert_columns::<M, Sqlite>(&mut out)?;
+        out.push_sql(") VALUES ");
+        push_rows::<M, Sqlite>(self.items, &mut out)?;
+        push_on_conflict::<M>(&mut out)?;
+        out.push_sql(" RETURNING rowid, ");
+        push_in_filter::<M>(&mut out)
+    }
+}
+
+impl<M: Model + Selectable<Sqlite>> Query for ValuesStatement<'_, M, Sqlite, ReadKeys> {
+    /// The item's position in the chunk, its row's `rowid`, the row.
+    type SqlType = (BigInt, BigInt, RowType<M, Sqlite>);
+}
+
+impl<M> QueryFragment<Sqlite> for ValuesStatement<'_, M, Sqlite, ReadKeys>
+where
+    M: Columns<Sqlite> + Selectable<Sqlite>,
+    M::SelectExpression: QueryFragment<Sqlite>,
+    <M::Table as QuerySource>::FromClause: QueryFragment<Sqlite>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
+        out.unsafe_to_cache_prepared();
+        push_values_input::<M, Sqlite>(self.items, &mut out)?;
         out.push_sql("SELECT ");
-        push_ord_and_first(&mut out)?;
+        push_ord(&mut out)?;
         out.push_sql(", ");
         self.from.walk_ast(out.reborrow())?;
         out.push_sql(".rowid, ");
         self.selection.walk_ast(out.reborrow())?;
-        push_input_join_table::<M, Sqlite, _>(&self.from, &mut out)
+        out.push_sql(" FROM ");
+        out.push_identifier(crate::sql::bulk::INPUT)?;
+        out.push_sql(" JOIN ");
+        self.from.walk_ast(out.reborrow())?;
+        out.push_sql(" ON ");
+        push_keys_match::<M, Sqlite, _>(&self.from, &mut out)?;
+        push_filter::<M, Sqlite>(" AND ", &mut out)
     }
 }
