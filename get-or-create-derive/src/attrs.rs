@@ -10,6 +10,8 @@
 //! #[default]                             written only when a row is created
 //! #[get_or_create(lookup(..))]           the same, for structs that also derive Default
 //! #[get_or_create(default)]
+//! #[get_or_create(on_create = "now()")]  written by this SQL expression when a row is
+//! #[get_or_create(on_update = "now()")]  created, or updated (either or both)
 //! #[diesel(column_name = ..)]            Diesel's, honoured
 //! ```
 //!
@@ -61,6 +63,10 @@ pub enum Compare {
 pub struct FieldAttrs {
     pub role: Option<(Role, Span)>,
     pub column_name: Option<Ident>,
+    /// `#[get_or_create(on_create = "..")]`: the SQL expression written on insert.
+    pub on_create: Option<LitStr>,
+    /// `#[get_or_create(on_update = "..")]`: the SQL expression written on update.
+    pub on_update: Option<LitStr>,
 }
 
 /// The attributes of the struct that the derive reads.
@@ -91,7 +97,8 @@ impl Errors {
 }
 
 const ROLE_HELP: &str = "the correct form is `#[lookup]`, `#[default]`, \
-                         `#[get_or_create(lookup)]` or `#[get_or_create(default)]`";
+                         `#[get_or_create(lookup)]`, `#[get_or_create(default)]` or \
+                         `#[get_or_create(on_create = \"now()\", on_update = \"now()\")]`";
 
 const KEY_HELP: &str = "the correct form is `#[lookup(function = lower)]` (compared as \
                         `lower(column) = lower(value)`) or `#[lookup(collate = \"NOCASE\")]`";
@@ -144,6 +151,21 @@ pub fn parse_field_attrs(attrs: &[Attribute], errors: &mut Errors) -> FieldAttrs
                         skip_option_arguments(meta.input)?;
                     }
                     Role::Lookup(compare)
+                } else if meta.path.is_ident("on_create") || meta.path.is_ident("on_update") {
+                    let expression = parse_sql_expression(&meta, errors)?;
+                    let slot = if meta.path.is_ident("on_create") {
+                        &mut out.on_create
+                    } else {
+                        &mut out.on_update
+                    };
+                    if slot.is_some() {
+                        errors.push(meta.error(format!(
+                            "`{}` is given twice; keep one",
+                            path_to_string(&meta.path)
+                        )));
+                    }
+                    *slot = expression;
+                    return Ok(());
                 } else if meta.path.is_ident("default") {
                     if !meta.input.is_empty() && !meta.input.peek(Token![,]) {
                         errors
@@ -179,6 +201,39 @@ pub fn parse_field_attrs(attrs: &[Attribute], errors: &mut Errors) -> FieldAttrs
         }
     }
     out
+}
+
+/// `on_create = "now()"`: an SQL expression, as a string.
+fn parse_sql_expression(
+    meta: &ParseNestedMeta,
+    errors: &mut Errors,
+) -> syn::Result<Option<LitStr>> {
+    let name = path_to_string(&meta.path);
+    if !meta.input.peek(Token![=]) {
+        errors.push(meta.error(format!(
+            "`{name}` needs an SQL expression, as in `#[get_or_create({name} = \"now()\")]`"
+        )));
+        skip_option_arguments(meta.input)?;
+        return Ok(None);
+    }
+    if !meta.input.peek2(LitStr) {
+        errors.push(meta.error(format!(
+            "`{name}` takes the SQL expression as a string, as in \
+             `#[get_or_create({name} = \"now()\")]`"
+        )));
+        skip_option_arguments(meta.input)?;
+        return Ok(None);
+    }
+    let input = meta.value()?;
+    let expression: LitStr = input.parse()?;
+    if expression.value().trim().is_empty() {
+        errors.push(syn::Error::new(
+            expression.span(),
+            format!("`{name}` needs an SQL expression, as in `{name} = \"now()\"`"),
+        ));
+        return Ok(None);
+    }
+    Ok(Some(expression))
 }
 
 /// One option of `#[lookup(..)]`: `function = ..` or `collate = ..`.

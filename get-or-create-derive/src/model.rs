@@ -16,6 +16,66 @@ pub struct Model {
     pub check_for_backend: Vec<Path>,
     /// `#[get_or_create(where = "..")]`: the rows the key is unique among.
     pub filter: Option<syn::LitStr>,
+    /// The fields written by an SQL expression (`on_create`, `on_update`).
+    pub sql_columns: Vec<SqlField>,
+}
+
+/// A field whose value an SQL expression writes.
+pub struct SqlField {
+    /// The column's identifier inside the `table!` module.
+    pub column: Ident,
+    pub on_create: Option<syn::LitStr>,
+    pub on_update: Option<syn::LitStr>,
+}
+
+/// How a field's type is spelled: with its column's nullability, it says what a `None`
+/// means (the runtime's `spelled` module).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Spelled {
+    Plain,
+    /// `Option<T>`
+    Optional,
+    /// `Option<Option<T>>`
+    NestedOptional,
+}
+
+impl Spelled {
+    /// Reads the spelling of `ty`: only the spelling is seen, so an alias of an `Option`
+    /// counts as a plain type.
+    fn of(ty: &Type) -> Spelled {
+        match option_argument(ty) {
+            Some(inner) if option_argument(inner).is_some() => Spelled::NestedOptional,
+            Some(_) => Spelled::Optional,
+            None => Spelled::Plain,
+        }
+    }
+}
+
+/// `T` in `Option<T>`, `std::option::Option<T>` or `core::option::Option<T>`.
+fn option_argument(ty: &Type) -> Option<&Type> {
+    let Type::Path(path) = ty else {
+        return None;
+    };
+    if path.qself.is_some() {
+        return None;
+    }
+    let segments: Vec<_> = path.path.segments.iter().collect();
+    let (last, prefix) = segments.split_last()?;
+    let prefix: Vec<String> = prefix.iter().map(|s| s.ident.to_string()).collect();
+    let prefixed = matches!(
+        prefix.iter().map(String::as_str).collect::<Vec<_>>()[..],
+        [] | ["std", "option"] | ["core", "option"]
+    );
+    if last.ident != "Option" || !prefixed {
+        return None;
+    }
+    let syn::PathArguments::AngleBracketed(arguments) = &last.arguments else {
+        return None;
+    };
+    match arguments.args.iter().collect::<Vec<_>>()[..] {
+        [syn::GenericArgument::Type(inner)] => Some(inner),
+        _ => None,
+    }
 }
 
 pub struct Field {
@@ -27,6 +87,8 @@ pub struct Field {
     pub docs: Vec<syn::Attribute>,
     /// How a lookup field is compared (always `Equal` for a default field).
     pub compare: Compare,
+    /// How the field's type is spelled.
+    pub spelled: Spelled,
 }
 
 impl Model {
@@ -74,15 +136,45 @@ impl Model {
 
         let mut lookup = Vec::new();
         let mut defaults = Vec::new();
+        let mut sql_columns = Vec::new();
         for field in named.iter().flat_map(|named| &named.named) {
             let field_attrs = attrs::parse_field_attrs(&field.attrs, &mut errors);
-            let (Some(ident), Some((role, _))) = (&field.ident, field_attrs.role.clone()) else {
+            let Some(ident) = &field.ident else {
+                continue;
+            };
+            let column = field_attrs
+                .column_name
+                .clone()
+                .unwrap_or_else(|| ident.clone());
+            if field_attrs.on_create.is_some() || field_attrs.on_update.is_some() {
+                if let Some((role, span)) = &field_attrs.role {
+                    errors.push(syn::Error::new(
+                        *span,
+                        format!(
+                            "a field written by an SQL expression (`on_create`, `on_update`) \
+                             takes no value from Rust, so it cannot be `{}` too; keep one",
+                            role.attribute()
+                        ),
+                    ));
+                }
+                sql_columns.push(SqlField {
+                    column,
+                    on_create: field_attrs.on_create,
+                    on_update: field_attrs.on_update,
+                });
+                continue;
+            }
+            let Some((role, _)) = field_attrs.role.clone() else {
                 continue;
             };
             let model_field = Field {
                 ident: ident.clone(),
                 ty: field.ty.clone(),
-                column: field_attrs.column_name.unwrap_or_else(|| ident.clone()),
+                spelled: match role {
+                    Role::Lookup(_) => Spelled::Plain,
+                    Role::Default => Spelled::of(&field.ty),
+                },
+                column,
                 docs: field
                     .attrs
                     .iter()
@@ -121,6 +213,7 @@ impl Model {
             defaults,
             check_for_backend: struct_attrs.check_for_backend,
             filter: struct_attrs.filter,
+            sql_columns,
         })
     }
 

@@ -397,6 +397,93 @@ fn refuses_arguments_to_lookup_and_default() {
 }
 
 #[test]
+fn expands_database_defaults_and_sql_expressions() {
+    insta::assert_snapshot!(expand_ok(quote! {
+        #[derive(Queryable, Selectable, GetOrCreate)]
+        #[diesel(table_name = tags)]
+        pub struct Tag {
+            pub id: i32,
+            #[lookup]
+            pub name: String,
+            /// `None` writes the column's `DEFAULT` on a `NOT NULL` column.
+            #[default]
+            pub deleted: Option<bool>,
+            #[default]
+            pub color: std::option::Option<Option<String>>,
+            #[get_or_create(on_create = "now()")]
+            pub created_at: i64,
+            #[get_or_create(on_create = "now()", on_update = "now()")]
+            #[diesel(column_name = touched)]
+            pub updated_at: i64,
+        }
+    }));
+}
+
+#[test]
+fn reads_how_a_field_type_is_spelled() {
+    use crate::model::Spelled;
+    let spelled = |ty: TokenStream| {
+        let input = quote! {
+            struct T { #[lookup] id: i32, #[default] f: #ty }
+        };
+        let input: syn::DeriveInput = syn::parse2(input).expect("valid input");
+        let model = crate::model::Model::from_input(&input).expect("accepted");
+        model.defaults[0].spelled
+    };
+    assert_eq!(spelled(quote!(bool)), Spelled::Plain);
+    assert_eq!(spelled(quote!(Option<bool>)), Spelled::Optional);
+    assert_eq!(spelled(quote!(::std::option::Option<bool>)), Spelled::Optional);
+    assert_eq!(spelled(quote!(core::option::Option<bool>)), Spelled::Optional);
+    assert_eq!(spelled(quote!(Option<Option<i32>>)), Spelled::NestedOptional);
+    assert_eq!(spelled(quote!(my::Option<bool>)), Spelled::Plain);
+    assert_eq!(spelled(quote!(Vec<Option<String>>)), Spelled::Plain);
+}
+
+#[test]
+fn refuses_an_sql_expression_on_a_lookup_or_default_field() {
+    assert_one_error(
+        quote! {
+            pub struct User {
+                #[lookup]
+                pub id: i64,
+                #[default]
+                #[get_or_create(on_create = "now()")]
+                pub created_at: i64,
+            }
+        },
+        "a field written by an SQL expression (`on_create`, `on_update`) takes no value \
+         from Rust, so it cannot be `default` too; keep one",
+    );
+}
+
+#[test]
+fn refuses_an_sql_expression_that_is_not_a_string() {
+    assert_one_error(
+        quote! {
+            pub struct User {
+                #[lookup]
+                pub id: i64,
+                #[get_or_create(on_create = now)]
+                pub created_at: i64,
+            }
+        },
+        "`on_create` takes the SQL expression as a string, as in \
+         `#[get_or_create(on_create = \"now()\")]`",
+    );
+    assert_one_error(
+        quote! {
+            pub struct User {
+                #[lookup]
+                pub id: i64,
+                #[get_or_create(on_update = "  ")]
+                pub updated_at: i64,
+            }
+        },
+        "`on_update` needs an SQL expression",
+    );
+}
+
+#[test]
 fn refuses_an_unknown_get_or_create_option() {
     assert_one_error(
         quote! {
@@ -408,7 +495,8 @@ fn refuses_an_unknown_get_or_create_option() {
             }
         },
         "unknown option `unknown`; the correct form is `#[lookup]`, `#[default]`, \
-         `#[get_or_create(lookup)]` or `#[get_or_create(default)]`",
+         `#[get_or_create(lookup)]`, `#[get_or_create(default)]` or \
+         `#[get_or_create(on_create = \"now()\", on_update = \"now()\")]`",
     );
     // The options after an unknown one are still read: `lookup` counts, so no
     // "needs at least one lookup" error follows.

@@ -6,13 +6,15 @@
 //! unanswered, returning the rows it found or created, numbered by their position among
 //! those items.
 
+use std::collections::HashMap;
 use std::future::Future;
+use std::hash::Hash;
 use std::ops::Range;
 
 use super::{multiple_rows_match, Attempts, Failure, Named};
 use crate::model::{Columns, Model};
 use crate::session::Session;
-use crate::sql::key_has_null;
+use crate::sql::{defaulted_columns, key_has_null, Values};
 use crate::strategy::Item;
 use crate::Error;
 
@@ -88,6 +90,60 @@ where
         return ((0..batch.len()).collect(), Vec::new());
     }
     (0..batch.len()).partition(|&i| !key_has_null::<M, DB>(&batch[i].0))
+}
+
+/// `positions` in `batch` grouped by which columns their items leave to their `DEFAULT`
+/// (see [`defaulted_columns`]), each group in input order: one insert per group, since a
+/// statement lists its columns once for all its rows. One group when the model has no
+/// such field.
+pub(crate) fn group_by_defaulted<M, DB>(batch: &[&Item<M>], positions: &[usize]) -> Vec<Vec<usize>>
+where
+    M: Columns<DB>,
+    DB: diesel::backend::Backend,
+{
+    if !M::DEFAULTABLE {
+        return vec![positions.to_vec()];
+    }
+    let mut groups: Vec<(Vec<bool>, Vec<usize>)> = Vec::new();
+    for &position in positions {
+        let defaulted = defaulted_columns::<M, DB>(Values::Defaults(&batch[position].1));
+        match groups.iter_mut().find(|(columns, _)| *columns == defaulted) {
+            Some((_, group)) => group.push(position),
+            None => groups.push((defaulted, vec![position])),
+        }
+    }
+    groups.into_iter().map(|(_, group)| group).collect()
+}
+
+/// Marks each row created when an insert of its group returned its identity and its item
+/// is the first (lowest position) of that group's items that share the row: the row was
+/// made from that item's values. `group_of` gives the group of an item by its number.
+pub(crate) fn first_of_each_row<M, Id>(
+    rows: Vec<(i64, Id, M)>,
+    inserted: &HashMap<Id, usize>,
+    group_of: impl Fn(i64) -> Option<usize>,
+) -> Vec<Numbered<M>>
+where
+    Id: Eq + Hash,
+{
+    let mut first: HashMap<&Id, i64> = HashMap::new();
+    for (number, identity, _) in &rows {
+        let Some(group) = inserted.get(identity) else {
+            continue;
+        };
+        if group_of(*number) == Some(*group) {
+            let entry = first.entry(identity).or_insert(*number);
+            *entry = (*entry).min(*number);
+        }
+    }
+    let created: Vec<bool> = rows
+        .iter()
+        .map(|(number, identity, _)| first.get(identity) == Some(number))
+        .collect();
+    rows.into_iter()
+        .zip(created)
+        .map(|((number, _, row), created)| (number, created, row))
+        .collect()
 }
 
 /// Rows numbered by their position among `subset` (from 1), numbered again by the

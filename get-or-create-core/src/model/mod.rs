@@ -26,8 +26,11 @@ use diesel::{Column, QueryResult, Table};
 mod bind;
 mod check;
 
-pub use bind::{nullable, KeyBind, KeyValue, Nullability, ValueBind};
-pub use check::{assert_binds_on, assert_fits_column, BindsOn, FitsColumn};
+pub(crate) use bind::bind_written;
+pub use bind::{defaultable, nullable, spelled, Spelling};
+pub use bind::{ArrayProbe, IsArray, IsNotArray};
+pub use bind::{KeyBind, KeyValue, Nullability, ValueBind, WriteValue};
+pub use check::{assert_binds_on, assert_fits_column, BindsOn, FitsColumn, FitsSqlType};
 
 /// A model: its generated structs and its table.
 pub trait Model: Sized + Send + 'static {
@@ -50,6 +53,28 @@ pub trait Model: Sized + Send + 'static {
     /// `#[get_or_create(where = "..")]`: the predicate of the partial unique index that
     /// backs the key, as SQL. A lookup sees only the rows it holds for.
     const FILTER: Option<&'static str>;
+
+    /// Whether some default field can write its column's `DEFAULT` (an `Option` on a `NOT
+    /// NULL` column, see [`ValueBind`]): an insert's columns then depend on its values, so
+    /// it is prepared per text, not per type.
+    const DEFAULTABLE: bool;
+
+    /// The fields whose value is an SQL expression (`#[get_or_create(on_create = "now()")]`).
+    const SQL_COLUMNS: &'static [SqlColumn];
+
+    /// Whether some lookup or default column has an array type (see [`ArrayProbe`]).
+    fn has_array_column() -> bool;
+}
+
+/// A field whose value is an SQL expression, written by the database.
+#[derive(Clone, Copy, Debug)]
+pub struct SqlColumn {
+    /// The column's SQL name.
+    pub name: &'static str,
+    /// The expression written when a row is created, if any.
+    pub on_create: Option<&'static str>,
+    /// The expression written when a row is updated, if any.
+    pub on_update: Option<&'static str>,
 }
 
 /// How a lookup field is compared with the stored rows: the way its unique index compares
@@ -80,6 +105,9 @@ pub trait KeyField<Col>: Model {
 pub trait ValueField<Col>: Model {
     /// The field's type.
     type Value: 'static;
+
+    /// How the field's type is spelled, which says what its `None` means ([`spelled`]).
+    type Spelled: Spelling;
 
     /// The field's value in the defaults.
     fn get(values: &Self::Values) -> &Self::Value;
@@ -120,6 +148,6 @@ pub trait ValueVisitor<M: Model, DB: Backend> {
     where
         Col: Column<SqlType: 'static>,
         M: ValueField<Col>,
-        <M as ValueField<Col>>::Value: ValueBind<Col, DB>,
+        <M as ValueField<Col>>::Value: ValueBind<Col, DB, <M as ValueField<Col>>::Spelled>,
         DB: HasSqlType<SqlTypeOf<Col>>;
 }

@@ -12,8 +12,8 @@ use crate::model::{Columns, Model};
 use crate::sql::bulk::INPUT;
 use crate::sql::bulk::{push_input_keys, push_key_order, push_keys_match, push_ord};
 use crate::sql::values::{push_rows, push_values_input, ValuesStatement};
-use crate::sql::{push_insert, push_insert_columns, push_key_match, push_update, RowType};
-use crate::sql::{SelectTail, StatementId, Values};
+use crate::sql::{push_insert, push_key_match, push_update, RowType};
+use crate::sql::{Defaulted, SelectTail, StatementId, Values};
 
 /// A shared-lock read, which sees the newest committed row even inside a `REPEATABLE
 /// READ` transaction. Written `LOCK IN SHARE MODE` because MariaDB rejects the `FOR SHARE`
@@ -48,8 +48,8 @@ pub(crate) struct InsertKind;
 
 impl<M: Model> QueryId for Insert<'_, M> {
     type QueryId = StatementId<M, Mysql, InsertKind>;
-    // `Values::Changed` leaves no field out: the text depends on the model only.
-    const HAS_STATIC_QUERY_ID: bool = true;
+    // The columns depend on which fields write their `DEFAULT`, if any can.
+    const HAS_STATIC_QUERY_ID: bool = !M::DEFAULTABLE;
 }
 
 impl<M> QueryFragment<Mysql> for Insert<'_, M>
@@ -222,10 +222,8 @@ where
         out.unsafe_to_cache_prepared();
         out.push_sql("INSERT INTO ");
         self.from.walk_ast(out.reborrow())?;
-        out.push_sql(" (");
-        push_insert_columns::<M, Mysql>(&mut out)?;
-        out.push_sql(") VALUES ");
-        push_rows::<M, Mysql>(self.items, &mut out)
+        out.push_sql(" ");
+        push_rows::<M, Mysql>(self.items, Defaulted::Keyword, &mut out)
     }
 }
 

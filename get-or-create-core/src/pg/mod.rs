@@ -34,7 +34,7 @@
 //! requires of every unique index). The bulk insert reads the table as an anti-join
 //! (`LEFT JOIN .. WHERE .. IS NULL`), which Citus runs shard by shard.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use diesel::deserialize::FromSqlRow;
 use diesel::expression::QueryMetadata;
@@ -44,7 +44,7 @@ use diesel::result::DatabaseErrorInformation;
 use diesel::sql_types::{BigInt, Bool, Oid, Text};
 use diesel::Table;
 
-mod arrays;
+mod input;
 mod statements;
 mod unique_key;
 
@@ -56,13 +56,17 @@ use crate::flow::{classify, load_all, BackendErrors, Dialect, Failure, Named, St
 use crate::model::Model;
 use crate::session::Session;
 use crate::sql::bulk::NullSafeEq;
-use crate::sql::{RowType, Values};
+use crate::sql::{insert_column_count, RowType, Values};
 use crate::strategy::{Item, Strategy};
 use crate::Error;
 
 /// Items per bulk chunk: each column is one array parameter whatever the count, so the
 /// limit only bounds the size of one statement and of the locks it holds.
 const CHUNK_LEN: usize = 10_000;
+
+/// PostgreSQL's limit on the bind parameters of one statement, which bounds a chunk sent
+/// as rows (a model with an array column, see `input.rs`).
+const MAX_BINDS: usize = 65_535;
 
 impl<M> Strategy<M> for Pg
 where
@@ -103,7 +107,12 @@ where
     where
         S: Session<Backend = Self>,
     {
-        bulk::run(session, items, CHUNK_LEN, InsertThenRead).await
+        let chunk_len = if input::sent_as_rows::<M>() {
+            CHUNK_LEN.min(MAX_BINDS / insert_column_count::<M, Pg>().max(1))
+        } else {
+            CHUNK_LEN
+        };
+        bulk::run(session, items, chunk_len, InsertThenRead).await
     }
 
     async fn update_or_create<S, F>(
@@ -235,9 +244,10 @@ where
         .map_err(classify::<M, Pg>)
 }
 
-/// One attempt of a bulk chunk: [`InsertMissing`], then [`ReadKeys`]. An item's row is
-/// created by this call when the insert returned its identity and the item is the first
-/// of the chunk with that row.
+/// One attempt of a bulk chunk: [`InsertMissing`] (once per set of columns the items leave
+/// to their `DEFAULT`, usually once), then [`ReadKeys`]. An item's row is created by this
+/// call when an insert returned its identity and the item is the first of that insert's
+/// items with that row.
 struct InsertThenRead;
 
 impl<M, S> ChunkAttempt<S, M> for InsertThenRead
@@ -256,23 +266,36 @@ where
         batch: &[&Item<M>],
         _attempt: u32,
     ) -> Result<Vec<Numbered<M>>, Failure> {
-        let (plain, with_null) = bulk::split_null_keys::<M, Pg>(batch);
-        let items: Vec<&Item<M>> = plain.iter().map(|&i| batch[i]).collect();
+        let (plain, _) = bulk::split_null_keys::<M, Pg>(batch);
         let mut rows = Vec::with_capacity(batch.len());
-        if !items.is_empty() {
+        if !plain.is_empty() {
             unique_key::check_before_insert::<M, S>(session).await?;
-            let inserted: Vec<(u32, String, bool)> =
-                load_all::<M, _, _, _>(session, InsertMissing::<M>::new(&items)).await?;
-            if let Some((table, _, _)) = inserted.first() {
-                unique_key::check_table::<M, S>(session, *table).await?;
+            let groups = bulk::group_by_defaulted::<M, Pg>(batch, &plain);
+            let mut group_of = vec![0; batch.len()];
+            let mut inserted: HashMap<String, usize> = HashMap::new();
+            for (number, group) in groups.iter().enumerate() {
+                let items: Vec<&Item<M>> = group.iter().map(|&i| batch[i]).collect();
+                let rows: Vec<(u32, String, bool)> =
+                    load_all::<M, _, _, _>(session, InsertMissing::<M>::new(&items)).await?;
+                if let Some((table, _, _)) = rows.first() {
+                    unique_key::check_table::<M, S>(session, *table).await?;
+                }
+                if rows.iter().any(|(_, _, in_filter)| !in_filter) {
+                    return Err(outside_filter::<M>());
+                }
+                inserted.extend(rows.into_iter().map(|(_, identity, _)| (identity, number)));
+                for &position in group {
+                    group_of[position] = number;
+                }
             }
-            if inserted.iter().any(|(_, _, in_filter)| !in_filter) {
-                return Err(outside_filter::<M>());
-            }
-            let inserted: HashSet<String> = inserted.into_iter().map(|(_, id, _)| id).collect();
+            let items: Vec<&Item<M>> = plain.iter().map(|&i| batch[i]).collect();
             let read: Vec<(i64, String, M)> =
                 load_all::<M, _, _, _>(session, ReadKeys::<M>::new(&items)).await?;
-            rows = bulk::renumber(first_of_each_row(read, &inserted), &plain);
+            let group = |number: i64| {
+                let position = plain.get(usize::try_from(number - 1).ok()?)?;
+                group_of.get(*position).copied()
+            };
+            rows = bulk::renumber(bulk::first_of_each_row(read, &inserted, group), &plain);
         }
         // An item with no row met a clash the read cannot explain (a different row on
         // another unique index, or a row deleted meanwhile), or has a `NULL` in its key:
@@ -310,29 +333,6 @@ where
     ) -> Result<(M, bool), Error> {
         select_then_insert::get_or_create_item(session, key, values).await
     }
-}
-
-/// The rows of a chunk, each marked created when `inserted` holds its identity and its
-/// item is the first (lowest position) of the items that share the row.
-fn first_of_each_row<M>(
-    rows: Vec<(i64, String, M)>,
-    inserted: &HashSet<String>,
-) -> Vec<Numbered<M>> {
-    let mut first: HashMap<&str, i64> = HashMap::new();
-    for (number, identity, _) in &rows {
-        let entry = first.entry(identity.as_str()).or_insert(*number);
-        *entry = (*entry).min(*number);
-    }
-    let created: Vec<bool> = rows
-        .iter()
-        .map(|(number, identity, _)| {
-            inserted.contains(identity) && first.get(identity.as_str()) == Some(number)
-        })
-        .collect();
-    rows.into_iter()
-        .zip(created)
-        .map(|((number, _, row), created)| (number, created, row))
-        .collect()
 }
 
 impl BackendErrors for Pg {

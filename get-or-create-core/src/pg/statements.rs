@@ -9,13 +9,11 @@ use diesel::query_source::QuerySource;
 use diesel::sql_types::{BigInt, Bool, Oid, Text};
 use diesel::{QueryResult, Selectable, Table};
 
-use super::arrays::{push_arrays, Batch};
+use super::input::{push_input, push_input_values, Batch, InputColumns};
 use crate::model::{Columns, Model};
-use crate::sql::bulk::{key_input, push_input_column, push_key_input_names, push_key_order};
-use crate::sql::bulk::{push_keys_match, push_ord, INPUT, ORD};
-use crate::sql::{for_each_key_column, for_each_value_column, push_filter, push_insert};
-use crate::sql::{push_insert_columns, push_key_columns, push_key_targets, RowType, Separator};
-use crate::sql::{StatementId, Values};
+use crate::sql::bulk::{push_key_order, push_keys_match, push_ord};
+use crate::sql::{push_filter, push_insert, push_insert_columns, push_key_columns};
+use crate::sql::{push_key_targets, push_on_create, Defaulted, RowType, StatementId, Values};
 use crate::strategy::Item;
 
 /// ` RETURNING tableoid, <in filter>, `: which table the row went to (to check its
@@ -86,7 +84,8 @@ impl<'a, M: Model + Selectable<Pg>, Clash> Insert<'a, M, Clash> {
 
 impl<M: Model + Selectable<Pg>, Clash: OnClash> QueryId for Insert<'_, M, Clash> {
     type QueryId = StatementId<M, Pg, Clash>;
-    const HAS_STATIC_QUERY_ID: bool = true;
+    // The columns depend on which fields write their `DEFAULT`, if any can.
+    const HAS_STATIC_QUERY_ID: bool = !M::DEFAULTABLE;
 }
 
 impl<M: Model + Selectable<Pg>, Clash> Query for Insert<'_, M, Clash> {
@@ -186,75 +185,6 @@ where
     }
 }
 
-/// Which of the items' values an input relation carries.
-#[derive(Clone, Copy)]
-pub(crate) enum InputColumns {
-    /// The lookup fields', to read the stored rows of the keys.
-    Key,
-    /// Every insert column's, to insert.
-    Insert,
-}
-
-/// The input column of the `index`th default field.
-fn value_input(index: usize) -> String {
-    format!("__goc_v{index}")
-}
-
-/// `"__goc_k0", .., "__goc_v0", ..`: the names of the input's columns.
-fn push_input_names<M: Columns<Pg>>(
-    columns: InputColumns,
-    out: &mut AstPass<'_, '_, Pg>,
-) -> QueryResult<()> {
-    push_key_input_names::<M, Pg>(out)?;
-    if let InputColumns::Insert = columns {
-        let mut index = 0;
-        for_each_value_column::<M, Pg>(|_| {
-            out.push_sql(", ");
-            index += 1;
-            out.push_identifier(&value_input(index - 1))
-        })?;
-    }
-    Ok(())
-}
-
-/// `"__goc_i"."__goc_k0", .., "__goc_i"."__goc_v0", ..`: every insert column's value of an
-/// input row, for an `INSERT .. SELECT`.
-fn push_input_values<M: Columns<Pg>>(out: &mut AstPass<'_, '_, Pg>) -> QueryResult<()> {
-    let mut comma = Separator::new(", ");
-    for_each_key_column::<M, Pg>(|column| {
-        comma.push(out);
-        push_input_column(out, &key_input(column.index))
-    })?;
-    let mut index = 0;
-    for_each_value_column::<M, Pg>(|_| {
-        comma.push(out);
-        index += 1;
-        push_input_column(out, &value_input(index - 1))
-    })
-}
-
-/// ` FROM UNNEST($1, ..) WITH ORDINALITY AS __goc_i(__goc_k0, .., __goc_ord)`: the
-/// chunk's items as a relation, one array parameter per column.
-fn push_input<'b, M>(
-    batch: &'b Batch<'_, M>,
-    columns: InputColumns,
-    out: &mut AstPass<'_, 'b, Pg>,
-) -> QueryResult<()>
-where
-    M: Columns<Pg>,
-{
-    out.push_sql(" FROM UNNEST(");
-    push_arrays::<M>(batch, columns, out)?;
-    out.push_sql(") WITH ORDINALITY AS ");
-    out.push_identifier(INPUT)?;
-    out.push_sql("(");
-    push_input_names::<M>(columns, out)?;
-    out.push_sql(", ");
-    out.push_identifier(ORD)?;
-    out.push_sql(")");
-    Ok(())
-}
-
 /// `ROW(<primary key>)::text`: a row's identity, to tell the rows a bulk insert created
 /// among the rows a bulk read returns.
 fn push_identity<'b, K>(primary_key: &'b K, out: &mut AstPass<'_, 'b, Pg>) -> QueryResult<()>
@@ -271,7 +201,7 @@ where
 ///
 /// ```sql
 /// INSERT INTO <table> (<insert columns>)
-/// SELECT __goc_i.* FROM UNNEST($1, ..) WITH ORDINALITY AS __goc_i(..)
+/// SELECT __goc_i.*, <on_create expressions> FROM UNNEST($1, ..) WITH ORDINALITY AS __goc_i(..)
 /// LEFT JOIN <table> ON <keys match> [AND (<filter>)] WHERE <table>.ctid IS NULL
 /// ORDER BY <keys>, __goc_ord
 /// ON CONFLICT DO NOTHING
@@ -282,7 +212,8 @@ where
 /// value; an item whose key another item of the chunk shares is inserted once, the first
 /// (the later ones meet the first one's row and do nothing); the key order makes
 /// concurrent bulk inserts wait for each other rather than deadlock. It reads the table
-/// once, as a join, which Citus runs shard by shard.
+/// once, as a join, which Citus runs shard by shard. Its items all leave the same columns
+/// to their `DEFAULT`, which an `INSERT .. SELECT` cannot write per row.
 pub(crate) struct InsertMissing<'a, M: Model> {
     batch: Batch<'a, M>,
     primary_key: <M::Table as Table>::PrimaryKey,
@@ -322,9 +253,15 @@ where
         out.push_sql("INSERT INTO ");
         self.from.walk_ast(out.reborrow())?;
         out.push_sql(" (");
-        push_insert_columns::<M, Pg>(&mut out)?;
+        let Some(first) = self.batch.0.first() else {
+            return Err(diesel::result::Error::QueryBuilderError(
+                "get-or-create: an insert of no rows".into(),
+            ));
+        };
+        push_insert_columns::<M, Pg>(Values::Defaults(&first.1), Defaulted::Omitted, &mut out)?;
         out.push_sql(") SELECT ");
-        push_input_values::<M>(&mut out)?;
+        push_input_values::<M>(&self.batch, &mut out)?;
+        push_on_create::<Pg, M>(&mut out);
         push_input(&self.batch, InputColumns::Insert, &mut out)?;
         out.push_sql(" LEFT JOIN ");
         self.from.walk_ast(out.reborrow())?;

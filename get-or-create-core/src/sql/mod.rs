@@ -16,9 +16,8 @@ use diesel::query_source::QuerySource;
 use diesel::sql_types::HasSqlType;
 use diesel::{Column, QueryResult, Selectable};
 
-use crate::model::{
-    Columns, Compare, KeyBind, KeyField, KeyVisitor, Model, ValueBind, ValueField, ValueVisitor,
-};
+use crate::model::{bind_written, Columns, Compare, KeyBind, KeyField, KeyVisitor, Model};
+use crate::model::{ValueBind, ValueField, ValueVisitor};
 
 pub(crate) mod bulk;
 #[cfg(any(feature = "postgres", feature = "sqlite"))]
@@ -269,13 +268,62 @@ where
         where
             Col: Column<SqlType: 'static>,
             M: ValueField<Col>,
-            <M as ValueField<Col>>::Value: ValueBind<Col, DB>,
+            <M as ValueField<Col>>::Value: ValueBind<Col, DB, <M as ValueField<Col>>::Spelled>,
             DB: HasSqlType<SqlTypeOf<Col>>,
         {
             (self.0)(Col::NAME)
         }
     }
     M::visit_values(&mut Names(f))
+}
+
+/// Calls `f` with the SQL name of each default column and whether `values` writes it
+/// (`false` for a `None` that means the column's `DEFAULT`).
+pub(crate) fn for_each_written_column<M, DB>(
+    values: Values<'_, M>,
+    f: impl FnMut(&'static str, bool) -> QueryResult<()>,
+) -> QueryResult<()>
+where
+    M: Columns<DB>,
+    DB: Backend,
+{
+    struct Written<'v, M: Model, F>(Values<'v, M>, F);
+    impl<M: Model, DB: Backend, F> ValueVisitor<M, DB> for Written<'_, M, F>
+    where
+        F: FnMut(&'static str, bool) -> QueryResult<()>,
+    {
+        fn visit<Col>(&mut self) -> QueryResult<()>
+        where
+            Col: Column<SqlType: 'static>,
+            M: ValueField<Col>,
+            <M as ValueField<Col>>::Value: ValueBind<Col, DB, <M as ValueField<Col>>::Spelled>,
+            DB: HasSqlType<SqlTypeOf<Col>>,
+        {
+            let written = value_of::<M, Col>(self.0)
+                .is_some_and(|value| ValueBind::<Col, DB, _>::written(value).is_some());
+            (self.1)(Col::NAME, written)
+        }
+    }
+    M::visit_values(&mut Written(values, f))
+}
+
+/// Which default columns `values` leaves to their `DEFAULT`, one flag per default field:
+/// the items of a bulk insert are grouped by it, since each statement lists its columns
+/// once for all its rows.
+pub(crate) fn defaulted_columns<M, DB>(values: Values<'_, M>) -> Vec<bool>
+where
+    M: Columns<DB>,
+    DB: Backend,
+{
+    let mut defaulted = Vec::new();
+    if M::DEFAULTABLE {
+        // Looking cannot fail.
+        let _ = for_each_written_column::<M, DB>(values, |_, written| {
+            defaulted.push(!written);
+            Ok(())
+        });
+    }
+    defaulted
 }
 
 /// `k1, k2, ..`: the lookup columns.
@@ -292,8 +340,43 @@ where
     })
 }
 
-/// `k1, .., d1, ..`: the columns an insert writes, the lookup's then the defaults'.
-pub(crate) fn push_insert_columns<M, DB>(out: &mut AstPass<'_, '_, DB>) -> QueryResult<()>
+/// How many columns an insert writes at most, not counting `on_create` expressions: what
+/// a row costs in bind parameters.
+pub(crate) fn insert_column_count<M, DB>() -> usize
+where
+    M: Columns<DB>,
+    DB: Backend,
+{
+    let mut count = 0;
+    // Counting cannot fail.
+    let _ = for_each_key_column::<M, DB>(|_| {
+        count += 1;
+        Ok(())
+    });
+    let _ = for_each_value_column::<M, DB>(|_| {
+        count += 1;
+        Ok(())
+    });
+    count
+}
+
+/// How an insert writes a default field whose `None` means the column's `DEFAULT`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Defaulted {
+    /// It leaves the column out: a single-row insert, or a bulk insert whose rows all
+    /// leave out the same columns (SQLite has no `DEFAULT` in `VALUES`).
+    Omitted,
+    /// It lists every column and writes `DEFAULT` (MySQL/MariaDB's multi-row inserts).
+    Keyword,
+}
+
+/// `k1, .., d1, .., s1, ..`: the columns an insert writes: the lookup's, the defaults' (as
+/// `values` and `defaulted` say), then those with an `on_create` expression.
+pub(crate) fn push_insert_columns<M, DB>(
+    values: Values<'_, M>,
+    defaulted: Defaulted,
+    out: &mut AstPass<'_, '_, DB>,
+) -> QueryResult<()>
 where
     M: Columns<DB>,
     DB: Backend,
@@ -303,10 +386,26 @@ where
         comma.push(out);
         out.push_identifier(column.name)
     })?;
-    for_each_value_column::<M, DB>(|name| {
+    for_each_written_column::<M, DB>(values, |name, written| {
+        if written || defaulted == Defaulted::Keyword {
+            comma.push(out);
+            out.push_identifier(name)?;
+        }
+        Ok(())
+    })?;
+    for column in M::SQL_COLUMNS.iter().filter(|c| c.on_create.is_some()) {
         comma.push(out);
-        out.push_identifier(name)
-    })
+        out.push_identifier(column.name)?;
+    }
+    Ok(())
+}
+
+/// `, expr1, expr2`: the `on_create` expressions, in [`push_insert_columns`] order.
+pub(crate) fn push_on_create<DB: Backend, M: Model>(out: &mut AstPass<'_, '_, DB>) {
+    for expression in M::SQL_COLUMNS.iter().filter_map(|c| c.on_create) {
+        out.push_sql(", ");
+        out.push_sql(expression);
+    }
 }
 
 /// `$1, $2, ..` for the key's values, in [`push_key_columns`] order.
@@ -356,12 +455,42 @@ impl<M: Model> Clone for Values<'_, M> {
 }
 impl<M: Model> Copy for Values<'_, M> {}
 
-/// `$1, $2, ..` for every column of [`push_insert_columns`]: the key's values, then each
-/// default field's value.
+/// The value a default field takes in an insert from `values`: its change, or else its
+/// default.
+fn value_of<M: ValueField<Col>, Col>(values: Values<'_, M>) -> Option<&M::Value> {
+    match values {
+        Values::Defaults(defaults) => Some(M::get(defaults)),
+        Values::Changed(changes, defaults) => M::change(changes).or_else(|| defaults.map(M::get)),
+    }
+}
+
+/// `$1, $2, .., expr1, ..` for every column of [`push_insert_columns`]: the key's values,
+/// each default field's value (or `DEFAULT`, or nothing, as `defaulted` says), then each
+/// `on_create` expression.
 pub(crate) fn push_insert_values<'b, M, DB>(
     key: &'b M::Key,
     values: Values<'b, M>,
+    defaulted: Defaulted,
     out: &mut AstPass<'_, 'b, DB>,
+) -> QueryResult<()>
+where
+    M: Columns<DB>,
+    DB: Backend,
+{
+    let mut comma = Separator::new(", ");
+    push_key_values::<M, DB>(key, out, &mut comma)?;
+    push_default_values::<M, DB>(values, defaulted, out, &mut comma)?;
+    push_on_create::<DB, M>(out);
+    Ok(())
+}
+
+/// `$1, $2, ..` for each default field's value in `values`, or `DEFAULT`, or nothing, as
+/// `defaulted` says.
+pub(crate) fn push_default_values<'b, M, DB>(
+    values: Values<'b, M>,
+    defaulted: Defaulted,
+    out: &mut AstPass<'_, 'b, DB>,
+    comma: &mut Separator,
 ) -> QueryResult<()>
 where
     M: Columns<DB>,
@@ -369,6 +498,7 @@ where
 {
     struct DefaultValues<'a, 'o, 'b, M: Model, DB: Backend> {
         values: Values<'b, M>,
+        defaulted: Defaulted,
         out: &'a mut AstPass<'o, 'b, DB>,
         comma: &'a mut Separator,
     }
@@ -377,33 +507,39 @@ where
         where
             Col: Column<SqlType: 'static>,
             M: ValueField<Col>,
-            <M as ValueField<Col>>::Value: ValueBind<Col, DB>,
+            <M as ValueField<Col>>::Value: ValueBind<Col, DB, <M as ValueField<Col>>::Spelled>,
             DB: HasSqlType<SqlTypeOf<Col>>,
         {
-            self.comma.push(self.out);
-            let value = match self.values {
-                Values::Defaults(defaults) => Some(<M as ValueField<Col>>::get(defaults)),
-                Values::Changed(changes, defaults) => <M as ValueField<Col>>::change(changes)
-                    .or_else(|| defaults.map(<M as ValueField<Col>>::get)),
-            };
-            match value {
-                Some(value) => value.bind_value(self.out),
-                None => Err(diesel::result::Error::QueryBuilderError(
+            let Some(value) = value_of::<M, Col>(self.values) else {
+                return Err(diesel::result::Error::QueryBuilderError(
                     format!("get-or-create: no value to insert into `{}`", Col::NAME).into(),
-                )),
+                ));
+            };
+            match (ValueBind::<Col, DB, _>::written(value), self.defaulted) {
+                (Some(value), _) => {
+                    self.comma.push(self.out);
+                    bind_written::<Col, DB, _>(value, self.out)
+                }
+                (None, Defaulted::Keyword) => {
+                    self.comma.push(self.out);
+                    self.out.push_sql("DEFAULT");
+                    Ok(())
+                }
+                (None, Defaulted::Omitted) => Ok(()),
             }
         }
     }
-    let mut comma = Separator::new(", ");
-    push_key_values::<M, DB>(key, out, &mut comma)?;
     M::visit_values(&mut DefaultValues::<M, DB> {
         values,
+        defaulted,
         out,
-        comma: &mut comma,
+        comma,
     })
 }
 
-/// `d1 = $1, d2 = $2`: the changed fields of `changes`.
+/// `d1 = $1, d2 = $2, s1 = expr1`: the fields `changes` writes, then each `on_update`
+/// expression. A changed field whose `None` means the column's `DEFAULT` keeps the stored
+/// value, as in Diesel's `AsChangeset` (SQLite has no `SET column = DEFAULT`).
 pub(crate) fn push_assignments<'b, M, DB>(
     changes: &'b M::Changeset,
     out: &mut AstPass<'_, 'b, DB>,
@@ -415,33 +551,45 @@ where
     struct Assignments<'a, 'o, 'b, M: Model, DB: Backend> {
         changes: &'b M::Changeset,
         out: &'a mut AstPass<'o, 'b, DB>,
-        comma: Separator,
+        comma: &'a mut Separator,
     }
     impl<M: Model, DB: Backend> ValueVisitor<M, DB> for Assignments<'_, '_, '_, M, DB> {
         fn visit<Col>(&mut self) -> QueryResult<()>
         where
             Col: Column<SqlType: 'static>,
             M: ValueField<Col>,
-            <M as ValueField<Col>>::Value: ValueBind<Col, DB>,
+            <M as ValueField<Col>>::Value: ValueBind<Col, DB, <M as ValueField<Col>>::Spelled>,
             DB: HasSqlType<SqlTypeOf<Col>>,
         {
-            let Some(value) = <M as ValueField<Col>>::change(self.changes) else {
+            let written = <M as ValueField<Col>>::change(self.changes)
+                .and_then(|value| ValueBind::<Col, DB, _>::written(value));
+            let Some(value) = written else {
                 return Ok(());
             };
             self.comma.push(self.out);
             self.out.push_identifier(Col::NAME)?;
             self.out.push_sql(" = ");
-            value.bind_value(self.out)
+            bind_written::<Col, DB, _>(value, self.out)
         }
     }
+    let mut comma = Separator::new(", ");
     M::visit_values(&mut Assignments::<M, DB> {
         changes,
-        out,
-        comma: Separator::new(", "),
-    })
+        out: &mut *out,
+        comma: &mut comma,
+    })?;
+    for column in M::SQL_COLUMNS {
+        if let Some(expression) = column.on_update {
+            comma.push(out);
+            out.push_identifier(column.name)?;
+            out.push_sql(" = ");
+            out.push_sql(expression);
+        }
+    }
+    Ok(())
 }
 
-/// How many fields `changes` changes, and how many default fields the model has.
+/// Which fields `changes` changes, and how many default fields the model has.
 pub(crate) fn count_changes<M, DB>(changes: &M::Changeset) -> Changed
 where
     M: Columns<DB>,
@@ -456,12 +604,15 @@ where
         where
             Col: Column<SqlType: 'static>,
             M: ValueField<Col>,
-            <M as ValueField<Col>>::Value: ValueBind<Col, DB>,
+            <M as ValueField<Col>>::Value: ValueBind<Col, DB, <M as ValueField<Col>>::Spelled>,
             DB: HasSqlType<SqlTypeOf<Col>>,
         {
+            let change = <M as ValueField<Col>>::change(self.changes);
             self.counted.fields += 1;
-            self.counted.changed +=
-                usize::from(<M as ValueField<Col>>::change(self.changes).is_some());
+            self.counted.given += usize::from(change.is_some());
+            self.counted.written += usize::from(
+                change.is_some_and(|value| ValueBind::<Col, DB, _>::written(value).is_some()),
+            );
             Ok(())
         }
     }
@@ -477,21 +628,23 @@ where
 /// The result of [`count_changes`].
 #[derive(Clone, Copy, Default)]
 pub(crate) struct Changed {
-    /// How many fields are changed.
-    pub(crate) changed: usize,
+    /// How many fields are given a value (`Some`).
+    pub(crate) given: usize,
+    /// How many of those an update writes (not a `None` that means `DEFAULT`).
+    pub(crate) written: usize,
     /// How many default fields the model has.
     pub(crate) fields: usize,
 }
 
 impl Changed {
-    /// Whether no field is changed: an update would be a read.
+    /// Whether an update would write nothing: it would be a read.
     pub(crate) fn none(self) -> bool {
-        self.changed == 0
+        self.written == 0
     }
 
-    /// Whether every field is changed: creating a row needs no defaults.
+    /// Whether every field is given: creating a row needs no defaults.
     pub(crate) fn all(self) -> bool {
-        self.changed == self.fields
+        self.given == self.fields
     }
 }
 
@@ -620,9 +773,9 @@ where
     out.push_sql("INSERT INTO ");
     table.walk_ast(out.reborrow())?;
     out.push_sql(" (");
-    push_insert_columns::<M, DB>(out)?;
+    push_insert_columns::<M, DB>(values, Defaulted::Omitted, out)?;
     out.push_sql(") VALUES (");
-    push_insert_values::<M, DB>(key, values, out)?;
+    push_insert_values::<M, DB>(key, values, Defaulted::Omitted, out)?;
     out.push_sql(")");
     Ok(())
 }

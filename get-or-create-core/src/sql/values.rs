@@ -9,7 +9,8 @@ use diesel::query_source::QuerySource;
 use diesel::{QueryResult, Selectable};
 
 use super::bulk::{push_key_input_names, NullSafeEq, INPUT, ORD};
-use super::{push_insert_values, push_key_values, Separator, Values};
+use super::{push_insert_columns, push_insert_values, push_key_values};
+use super::{Defaulted, Separator, Values};
 use crate::model::{Columns, Model};
 use crate::strategy::Item;
 
@@ -21,39 +22,32 @@ pub(crate) trait RowList: NullSafeEq {
     const ROWS_AS_UNION: bool;
 }
 
-/// How many columns an insert writes: what a row costs in bind parameters.
-pub(crate) fn insert_column_count<M, DB>() -> usize
-where
-    M: Columns<DB>,
-    DB: Backend,
-{
-    let mut count = 0;
-    // Counting cannot fail.
-    let _ = super::for_each_key_column::<M, DB>(|_| {
-        count += 1;
-        Ok(())
-    });
-    let _ = super::for_each_value_column::<M, DB>(|_| {
-        count += 1;
-        Ok(())
-    });
-    count
-}
-
-/// `(k1, .., d1, ..), (..)`: the items as the `VALUES` list of an `INSERT`.
+/// `(<insert columns>) VALUES (k1, .., d1, ..), (..)`: the items as the column list and
+/// `VALUES` list of an `INSERT`. With [`Defaulted::Omitted`] the items must all leave the
+/// same columns to their `DEFAULT` (see [`defaulted_columns`](super::defaulted_columns)):
+/// the first item's say which.
 pub(crate) fn push_rows<'b, M, DB>(
     items: &'b [&Item<M>],
+    defaulted: Defaulted,
     out: &mut AstPass<'_, 'b, DB>,
 ) -> QueryResult<()>
 where
     M: Columns<DB>,
     DB: Backend,
 {
+    let Some(first) = items.first() else {
+        return Err(diesel::result::Error::QueryBuilderError(
+            "get-or-create: an insert of no rows".into(),
+        ));
+    };
+    out.push_sql("(");
+    push_insert_columns::<M, DB>(Values::Defaults(&first.1), defaulted, out)?;
+    out.push_sql(") VALUES ");
     let mut comma = Separator::new(", ");
     for (key, values) in items.iter().map(|item| (&item.0, &item.1)) {
         comma.push(out);
         out.push_sql("(");
-        push_insert_values::<M, DB>(key, Values::Defaults(values), out)?;
+        push_insert_values::<M, DB>(key, Values::Defaults(values), defaulted, out)?;
         out.push_sql(")");
     }
     Ok(())

@@ -26,7 +26,7 @@
 //! written; that is reported as [`Error::TransactionMustBeRetried`] (use
 //! `immediate_transaction` to avoid it).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use diesel::deserialize::FromSqlRow;
 use diesel::expression::QueryMetadata;
@@ -43,7 +43,8 @@ use crate::flow::select_then_insert::{self, Inserter};
 use crate::flow::{classify, fetch_as, load_all, BackendErrors, Dialect, Failure, Named, Stored};
 use crate::session::Session;
 use crate::sql::bulk::NullSafeEq;
-use crate::sql::values::{insert_column_count, RowList, ValuesStatement};
+use crate::sql::insert_column_count;
+use crate::sql::values::{RowList, ValuesStatement};
 use crate::sql::{RowType, Values};
 use crate::strategy::{Item, Strategy};
 use crate::Error;
@@ -166,10 +167,11 @@ where
     }
 }
 
-/// One attempt of a bulk chunk: [`InsertRows`], then [`ReadKeys`]. An item's row is
-/// created by this call when the insert returned its `rowid` and the item is the first of
-/// the chunk with that row. A chunk whose insert clashed on another unique index (which
-/// fails the whole statement) is answered item by item, so that each item gets its row or
+/// One attempt of a bulk chunk: [`InsertRows`] (once per set of columns the items leave
+/// to their `DEFAULT`, usually once), then [`ReadKeys`]. An item's row is created by this
+/// call when an insert returned its `rowid` and the item is the first of that insert's
+/// items with that row. The items of an insert that clashed on another unique index (which
+/// fails the whole statement) are answered one by one, so that each item gets its row or
 /// its own error.
 struct InsertThenRead;
 
@@ -189,41 +191,51 @@ where
         batch: &[&Item<M>],
         _attempt: u32,
     ) -> Result<Vec<Numbered<M>>, Failure> {
-        let (plain, with_null) = bulk::split_null_keys::<M, Sqlite>(batch);
-        let items: Vec<&Item<M>> = plain.iter().map(|&i| batch[i]).collect();
-        let mut rows = Vec::with_capacity(batch.len());
-        if !items.is_empty() {
+        let (plain, mut one_by_one) = bulk::split_null_keys::<M, Sqlite>(batch);
+        let mut group_of = vec![0; batch.len()];
+        let mut inserted: HashMap<i64, usize> = HashMap::new();
+        let mut read_back = Vec::with_capacity(plain.len());
+        for (number, group) in bulk::group_by_defaulted::<M, Sqlite>(batch, &plain)
+            .into_iter()
+            .enumerate()
+        {
+            let items: Vec<&Item<M>> = group.iter().map(|&i| batch[i]).collect();
             let insert = ValuesStatement::<M, Sqlite, InsertRows>::new(&items);
-            let inserted: Vec<(i64, bool)> = match load_all::<M, _, _, _>(session, insert).await {
+            let rows: Vec<(i64, bool)> = match load_all::<M, _, _, _>(session, insert).await {
+                // A clash on another unique index fails the whole statement, naming no
+                // item: these items are answered one by one, each with its row or error.
                 Err(Failure::Fatal(Error::UniqueViolation { .. })) => {
-                    return bulk::one_by_one(session, batch, 0..batch.len(), SingleCall).await;
+                    one_by_one.extend(group);
+                    continue;
                 }
-                inserted => inserted?,
+                rows => rows?,
             };
-            if inserted.iter().any(|(_, in_filter)| !in_filter) {
+            if rows.iter().any(|(_, in_filter)| !in_filter) {
                 return Err(Failure::Fatal(Error::CreatedOutsideFilter {
                     table: M::table_name(),
                     filter: M::FILTER.unwrap_or_default(),
                 }));
             }
-            let inserted: HashSet<i64> = inserted.into_iter().map(|(rowid, _)| rowid).collect();
+            inserted.extend(rows.into_iter().map(|(rowid, _)| (rowid, number)));
+            for &position in &group {
+                group_of[position] = number;
+            }
+            read_back.extend(group);
+        }
+        let mut rows = Vec::with_capacity(batch.len());
+        if !read_back.is_empty() {
+            read_back.sort_unstable();
+            let items: Vec<&Item<M>> = read_back.iter().map(|&i| batch[i]).collect();
             let read = ValuesStatement::<M, Sqlite, ReadKeys>::new(&items);
             let read: Vec<(i64, i64, M)> = load_all::<M, _, _, _>(session, read).await?;
-            let mut first: HashMap<i64, i64> = HashMap::new();
-            for (number, rowid, _) in &read {
-                let entry = first.entry(*rowid).or_insert(*number);
-                *entry = (*entry).min(*number);
-            }
-            let read = read
-                .into_iter()
-                .map(|(number, rowid, row)| {
-                    let created = inserted.contains(&rowid) && first.get(&rowid) == Some(&number);
-                    (number, created, row)
-                })
-                .collect();
-            rows = bulk::renumber(read, &plain);
+            let group = |number: i64| {
+                let position = read_back.get(usize::try_from(number - 1).ok()?)?;
+                group_of.get(*position).copied()
+            };
+            rows = bulk::renumber(bulk::first_of_each_row(read, &inserted, group), &read_back);
         }
-        rows.extend(bulk::one_by_one(session, batch, with_null, SingleCall).await?);
+        one_by_one.sort_unstable();
+        rows.extend(bulk::one_by_one(session, batch, one_by_one, SingleCall).await?);
         Ok(rows)
     }
 }

@@ -12,8 +12,8 @@ use crate::model::{Columns, Model};
 use crate::sql::bulk::{push_keys_match, push_ord};
 use crate::sql::values::{push_rows, push_values_input, ValuesStatement};
 use crate::sql::{
-    push_filter, push_insert, push_insert_columns, push_key_columns, push_key_targets, RowType,
-    StatementId, Values,
+    push_filter, push_insert, push_key_columns, push_key_targets, Defaulted, RowType, StatementId,
+    Values,
 };
 
 /// ` ON CONFLICT (<key>) [WHERE <filter>] DO NOTHING`: a clash with the key's own unique
@@ -68,7 +68,8 @@ pub(crate) struct InsertReturningKind;
 
 impl<M: Model + Selectable<Sqlite>> QueryId for InsertReturning<'_, M> {
     type QueryId = StatementId<M, Sqlite, InsertReturningKind>;
-    const HAS_STATIC_QUERY_ID: bool = true;
+    // The columns depend on which fields write their `DEFAULT`, if any can.
+    const HAS_STATIC_QUERY_ID: bool = !M::DEFAULTABLE;
 }
 
 impl<M: Model + Selectable<Sqlite>> Query for InsertReturning<'_, M> {
@@ -135,7 +136,8 @@ where
 }
 
 /// `INSERT INTO <table> (..) VALUES (..), (..) ON CONFLICT (<key>) [WHERE <filter>] DO
-/// NOTHING RETURNING rowid, <in filter>`: the chunk's items in one plain insert. An item
+/// NOTHING RETURNING rowid, <in filter>`: the chunk's items in one plain insert (one per
+/// set of columns the items leave to their `DEFAULT`, which SQLite cannot write). An item
 /// whose key is stored, or whose key an earlier item of the chunk shares, meets that row
 /// and inserts nothing; no sort, no subquery.
 pub(crate) struct InsertRows;
@@ -159,10 +161,8 @@ where
         out.unsafe_to_cache_prepared();
         out.push_sql("INSERT INTO ");
         self.from.walk_ast(out.reborrow())?;
-        out.push_sql(" (");
-        push_insert_columns::<M, Sqlite>(&mut out)?;
-        out.push_sql(") VALUES ");
-        push_rows::<M, Sqlite>(self.items, &mut out)?;
+        out.push_sql(" ");
+        push_rows::<M, Sqlite>(self.items, Defaulted::Omitted, &mut out)?;
         push_on_conflict::<M>(&mut out)?;
         out.push_sql(" RETURNING rowid, ");
         push_in_filter::<M>(&mut out)

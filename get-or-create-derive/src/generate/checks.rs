@@ -6,17 +6,21 @@ use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 
 use super::column;
+use super::description::spelled;
 use crate::model::Model;
 
 pub fn generate(model: &Model) -> TokenStream {
     let checks = model.fields().map(|field| {
         let ty = &field.ty;
         let column = column(model, field);
+        let spelled = spelled(field.spelled);
         let per_backend = model.check_for_backend.iter().map(|backend| {
-            quote_spanned!(ty.span()=> __goc::assert_binds_on::<#ty, #column, #backend>();)
+            quote_spanned! {ty.span()=>
+                __goc::assert_binds_on::<#ty, #column, #backend, #spelled>();
+            }
         });
         quote_spanned! {ty.span()=>
-            __goc::assert_fits_column::<#ty, #column>();
+            __goc::assert_fits_column::<#ty, #column, #spelled>();
             #(#per_backend)*
         }
     });

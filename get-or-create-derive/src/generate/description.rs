@@ -8,11 +8,11 @@
 //!   backend requires.
 
 use proc_macro2::TokenStream;
-use quote::quote;
+use quote::{quote, quote_spanned};
 
 use super::column;
 use crate::attrs::Compare;
-use crate::model::Model;
+use crate::model::{Model, Spelled};
 
 pub fn generate(model: &Model) -> TokenStream {
     let model_impl = model_impl(model);
@@ -34,10 +34,33 @@ fn model_impl(model: &Model) -> TokenStream {
         model.changes_ident(),
     );
     let key_columns: Vec<_> = model.lookup.iter().map(|f| column(model, f)).collect();
-    let filter = match &model.filter {
-        Some(predicate) => quote!(::std::option::Option::Some(#predicate)),
-        None => quote!(::std::option::Option::None),
-    };
+    let filter = optional_str(model.filter.as_ref());
+    let defaultable = model.defaults.iter().map(|field| {
+        let (column, spelled) = (column(model, field), spelled(field.spelled));
+        quote!(__goc::defaultable::<#column, #spelled>())
+    });
+    let sql_columns = model.sql_columns.iter().map(|field| {
+        let name = &field.column;
+        let column = quote_spanned!(name.span()=> #table::#name);
+        let (on_create, on_update) = (
+            optional_str(field.on_create.as_ref()),
+            optional_str(field.on_update.as_ref()),
+        );
+        quote! {
+            __goc::SqlColumn {
+                name: <#column as diesel::Column>::NAME,
+                on_create: #on_create,
+                on_update: #on_update,
+            }
+        }
+    });
+    let sql_types: Vec<_> = model
+        .fields()
+        .map(|f| {
+            let column = column(model, f);
+            quote!(diesel::dsl::SqlTypeOf<#column>)
+        })
+        .collect();
     quote! {
         #[automatically_derived]
         impl __goc::Model for #ident {
@@ -50,7 +73,32 @@ fn model_impl(model: &Model) -> TokenStream {
                 &[#(<#key_columns as diesel::Column>::NAME),*];
             const NULLABLE_KEY: bool = false #(|| __goc::nullable::<#key_columns>())*;
             const FILTER: ::std::option::Option<&'static str> = #filter;
+            const DEFAULTABLE: bool = false #(|| #defaultable)*;
+            const SQL_COLUMNS: &'static [__goc::SqlColumn] = &[#(#sql_columns),*];
+
+            fn has_array_column() -> bool {
+                // Concrete types here: each probe picks `IsArray` for an array type.
+                use __goc::{IsArray as _, IsNotArray as _};
+                false #(|| (&&__goc::ArrayProbe::<#sql_types>::new()).is_array())*
+            }
         }
+    }
+}
+
+/// `Some("..")` or `None`.
+fn optional_str(text: Option<&syn::LitStr>) -> TokenStream {
+    match text {
+        Some(text) => quote!(::std::option::Option::Some(#text)),
+        None => quote!(::std::option::Option::None),
+    }
+}
+
+/// The runtime's marker of a spelling.
+pub(super) fn spelled(spelled: Spelled) -> TokenStream {
+    match spelled {
+        Spelled::Plain => quote!(__goc::spelled::Plain),
+        Spelled::Optional => quote!(__goc::spelled::Optional),
+        Spelled::NestedOptional => quote!(__goc::spelled::NestedOptional),
     }
 }
 
@@ -82,10 +130,12 @@ fn field_impls(model: &Model) -> Vec<TokenStream> {
     });
     let values = model.defaults.iter().map(|field| {
         let (name, ty, column) = (&field.ident, &field.ty, column(model, field));
+        let spelled = spelled(field.spelled);
         quote! {
             #[automatically_derived]
             impl __goc::ValueField<#column> for #ident {
                 type Value = #ty;
+                type Spelled = #spelled;
 
                 fn get(values: &#defaults) -> &#ty {
                     &values.#name
@@ -108,8 +158,8 @@ fn columns_impl(model: &Model) -> TokenStream {
         quote!(#ty: __goc::KeyBind<#column, __DB>,)
     });
     let value_bounds = model.defaults.iter().map(|field| {
-        let (ty, column) = (&field.ty, column(model, field));
-        quote!(#ty: __goc::ValueBind<#column, __DB>,)
+        let (ty, column, spelled) = (&field.ty, column(model, field), spelled(field.spelled));
+        quote!(#ty: __goc::ValueBind<#column, __DB, #spelled>,)
     });
     let visit = |fields: &[crate::model::Field]| {
         let calls = fields.iter().map(|field| {
