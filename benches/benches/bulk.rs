@@ -1,70 +1,48 @@
-//! `get_or_create_many` on each backend:
+//! `get_or_create_many` of 10,000 keys, half of which exist, on each backend, against the
+//! hand-written shapes of `src/bulk.rs` (each handles keys repeated in the input and
+//! returns created flags in input order; `check_shapes` makes sure they agree with the
+//! library before anything is timed):
 //!
-//! - `<backend>/bulk/scaling`: 100, 1,000, 10,000 and 100,000 keys, half of which exist,
-//!   in one call (criterion reports keys/s; BENCHMARKS.md the cost per key). A size whose
-//!   first call takes over 5 s is reported from that one run, not sampled by criterion.
-//! - then, outside criterion (a loop of 10,000 single calls takes seconds, up to a
-//!   minute on MariaDB, where each created row waits for its commit's fsync): one
-//!   `get_or_create_many` of 10,000 keys, half of which exist, against a loop of 10,000
-//!   `get_or_create` calls on the same keys, in alternating runs on one connection.
-//!
-//! Before every timed call the table is reset (untimed) to the same half of the keys.
+//! - `<backend>/bulk`: criterion, one call per iteration, the table reset (emptied,
+//!   refilled with the existing half, `ANALYZE`d) before each call by `iter_batched` and
+//!   left out of the time. Every call of a side runs on the same connection, as in an
+//!   importer's loop: criterion's warm-up calls and samples are calls 1, 2, 3, .. of that
+//!   loop.
+//! - `<backend>/bulk/paired`: the same calls in rounds, the sides in turn within a round
+//!   (rotating order), on one connection; the ratio of each side to the library is taken
+//!   round by round. Also the id values (sequence, `AUTO_INCREMENT`) each call consumed
+//!   against the rows it created.
+//! - `<backend>/bulk/repeat`: each side on a fresh connection of its own, called ten times,
+//!   the table reset and analyzed (on another connection) before each call; each call's
+//!   time. This is where a statement kept prepared shows its plan turning generic after
+//!   five executions (PostgreSQL).
 //!
 //! `cargo bench -p get-or-create-benches --bench bulk [-- FILTER]`
 
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
-use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
-use get_or_create_benches::{
-    defaults, existing_key, keep, Backend, Mysql, Pg, RunMode, Sqlite, User, UserLookup,
-};
-use get_or_create_core::GetOrCreate;
+use criterion::{BatchSize, Criterion, SamplingMode, Throughput};
+use get_or_create_benches::bulk::{check_shapes, half_existing, BulkFn, Shapes};
+use get_or_create_benches::{keep, paired_table, summarize, Mysql, Pg, RunMode, Sqlite};
 
-/// Key counts of the scaling group.
-const SIZES: [usize; 4] = [100, 1_000, 10_000, 100_000];
-/// Key count of the bulk-against-loop comparison.
-const VERSUS: usize = 10_000;
-/// A loop slower than this is run once; faster ones three times.
-const SLOW_LOOP: Duration = Duration::from_secs(5);
-/// A bulk call slower than this is timed once, not by criterion (ten samples or more).
-const SLOW_CALL: Duration = Duration::from_secs(5);
+/// Keys per call; half exist.
+const KEYS: usize = 10_000;
+/// Rounds of the paired run.
+const ROUNDS: usize = 9;
+/// Calls per side in the repeated-call loop.
+const REPEAT: usize = 10;
 
-/// `get_or_create_many`, compiled per connection type.
-trait Many: Backend {
-    fn many(conn: &mut Self::Conn, keys: &[String]) -> Vec<(User, bool)>;
+/// The library and the shapes, the library first.
+fn sides<B: Shapes>() -> Vec<(&'static str, BulkFn<B::Conn>)> {
+    let mut sides: Vec<(&'static str, BulkFn<B::Conn>)> =
+        vec![("get_or_create_many", |c, k| B::get_or_create_many(c, k))];
+    sides.extend(B::shapes());
+    sides
 }
 
-macro_rules! many_impl {
-    ($($backend:ty),*) => {$(
-        impl Many for $backend {
-            fn many(conn: &mut Self::Conn, keys: &[String]) -> Vec<(User, bool)> {
-                User::get_or_create_many(
-                    conn,
-                    keys.iter().map(|key| (UserLookup { email: key.clone() }, defaults())),
-                )
-                .expect("get_or_create_many")
-            }
-        }
-    )*};
-}
-
-many_impl!(Pg, Mysql, Sqlite);
-
-/// `n` keys, every other one among the `n / 2` rows that `reset(conn, n / 2)` puts in.
-fn half_existing(n: usize) -> Vec<String> {
-    (0..n)
-        .map(|i| {
-            if i % 2 == 0 {
-                existing_key(i / 2)
-            } else {
-                existing_key(n / 2 + i / 2)
-            }
-        })
-        .collect()
-}
-
-fn check(results: &[(User, bool)], keys: &[String]) {
+/// Checks a call's answer: one per key, in input order, the new half created.
+fn check(results: &[(get_or_create_benches::User, bool)], keys: &[String]) {
     assert_eq!(results.len(), keys.len());
     let created = results.iter().filter(|(_, created)| *created).count();
     assert_eq!(
@@ -77,17 +55,15 @@ fn check(results: &[(User, bool)], keys: &[String]) {
     }
 }
 
-/// The loop the bulk call replaces.
-fn single_calls<B: Backend>(conn: &mut B::Conn, keys: &[String]) {
-    for key in keys {
-        keep(B::get_or_create(conn, key));
-    }
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
 }
 
-fn bench_backend<B: Many>(c: &mut Criterion, mode: &RunMode, report: &mut String) {
-    let scaling_id = format!("{}/bulk/scaling", B::ID);
-    let versus_id = format!("{}/bulk/versus_loop", B::ID);
-    if !mode.wants(&scaling_id) && !mode.wants(&versus_id) {
+fn bench_backend<B: Shapes>(c: &mut Criterion, mode: &RunMode, report: &mut String) {
+    let criterion_id = format!("{}/bulk", B::ID);
+    let paired_id = format!("{}/bulk/paired", B::ID);
+    let repeat_id = format!("{}/bulk/repeat", B::ID);
+    if !mode.wants_any(&[&criterion_id, &paired_id, &repeat_id]) {
         return;
     }
     let Some(db) = B::create() else {
@@ -95,108 +71,122 @@ fn bench_backend<B: Many>(c: &mut Criterion, mode: &RunMode, report: &mut String
         return;
     };
     let mut conn = db.connect();
+    check_shapes::<B>(&mut conn);
+    let n = if mode.measure { KEYS } else { 100 };
+    let keys = half_existing(n);
+    let sides = sides::<B>();
 
-    if mode.wants(&scaling_id) {
-        let mut group = c.benchmark_group(&scaling_id);
+    if mode.wants(&criterion_id) {
+        let mut group = c.benchmark_group(format!("{criterion_id}/{n}_keys_half_new"));
         group.sampling_mode(SamplingMode::Flat);
         group.sample_size(10);
-        group.warm_up_time(Duration::from_millis(500));
-        let mut table = String::new();
-        for n in SIZES {
-            let keys = half_existing(n);
-            B::reset(&mut conn, n / 2);
-            let start = Instant::now();
-            let results = B::many(&mut conn, &keys);
-            let once = start.elapsed();
-            check(&results, &keys);
-            let too_slow = once > SLOW_CALL && mode.measure;
-            let _ = writeln!(
-                table,
-                "| {n} | {:.1} ms | {:.2} |{}",
-                once.as_secs_f64() * 1e3,
-                once.as_secs_f64() * 1e6 / n as f64,
-                if too_slow {
-                    " too slow for criterion's 10 samples: this one run only"
-                } else {
-                    ""
-                }
-            );
-            if too_slow {
-                continue;
-            }
-            group.throughput(Throughput::Elements(n as u64));
-            group.measurement_time(Duration::from_secs(if n >= 100_000 { 10 } else { 3 }));
-            group.bench_function(BenchmarkId::from_parameter(n), |b| {
-                b.iter_custom(|iters| {
-                    let mut total = Duration::ZERO;
-                    for _ in 0..iters {
-                        B::reset(&mut conn, n / 2);
-                        let start = Instant::now();
-                        keep(B::many(&mut conn, &keys));
-                        total += start.elapsed();
-                    }
-                    total
-                });
+        group.warm_up_time(Duration::from_millis(300));
+        group.measurement_time(Duration::from_millis(500));
+        group.throughput(Throughput::Elements(n as u64));
+        for &(name, call) in &sides {
+            let mut own = db.connect();
+            group.bench_function(name, |b| {
+                b.iter_batched_ref(
+                    || B::reset(&mut conn, n / 2),
+                    |()| keep(call(&mut own, &keys)),
+                    BatchSize::PerIteration,
+                );
             });
         }
         group.finish();
-        report.push_str(&format!(
-            "\n{}, get_or_create_many, half the keys exist: first run of each size \
-             (criterion's figures above are the medians)\n\n\
-             | keys | time | us per key | |\n|---:|---:|---:|---|\n{table}",
-            B::NAME
-        ));
     }
 
-    if mode.wants(&versus_id) {
-        let n = if mode.measure { VERSUS } else { 100 };
-        let keys = half_existing(n);
-        // Warm up both (statements prepared, MariaDB's index check done).
-        B::reset(&mut conn, n / 2);
-        single_calls::<B>(&mut conn, &keys[..n.min(100)]);
-        let mut bulk = Vec::new();
-        let mut single = Vec::new();
-        for round in 0..3 {
-            B::reset(&mut conn, n / 2);
-            let start = Instant::now();
-            let results = B::many(&mut conn, &keys);
-            bulk.push(start.elapsed());
-            check(&results, &keys);
-
-            B::reset(&mut conn, n / 2);
-            let start = Instant::now();
-            single_calls::<B>(&mut conn, &keys);
-            single.push(start.elapsed());
-            assert_eq!(
-                B::count(&mut conn),
-                n as i64,
-                "the loop created the missing half"
-            );
-            if round == 0 && single[0] > SLOW_LOOP || !mode.measure {
-                break;
+    if mode.wants(&paired_id) {
+        let rounds = if mode.measure { ROUNDS } else { 1 };
+        let mut times = vec![Vec::new(); sides.len()];
+        let mut ids = vec![Vec::new(); sides.len()];
+        for round in 0..rounds {
+            for k in 0..sides.len() {
+                let i = (round + k) % sides.len();
+                B::reset(&mut conn, n / 2);
+                let start = Instant::now();
+                let results = (sides[i].1)(&mut conn, &keys);
+                times[i].push(start.elapsed());
+                check(&results, &keys);
+                ids[i].push(B::ids_used(&mut conn) - (n / 2) as i64);
             }
         }
-        let runs = single.len();
-        bulk.sort();
-        single.sort();
-        let bulk = bulk[bulk.len() / 2];
-        let single = single[single.len() / 2];
-        let keys_per_s = |d: Duration| n as f64 / d.as_secs_f64();
-        report.push_str(&format!(
-            "\n{name}, {n} keys (half exist), median of {runs} run(s)\n\n\
-             | call | total | us per key | keys/s |\n|---|---:|---:|---:|\n\
-             | get_or_create_many | {b:.1} ms | {bk:.2} | {bs:.0} |\n\
-             | loop of get_or_create | {s:.1} ms | {sk:.2} | {ss:.0} |\n\n\
-             the loop takes {x:.2}x the time of get_or_create_many\n",
-            name = B::NAME,
-            b = bulk.as_secs_f64() * 1e3,
-            bk = bulk.as_secs_f64() * 1e6 / n as f64,
-            bs = keys_per_s(bulk),
-            s = single.as_secs_f64() * 1e3,
-            sk = single.as_secs_f64() * 1e6 / n as f64,
-            ss = keys_per_s(single),
-            x = single.as_secs_f64() / bulk.as_secs_f64(),
+        let names: Vec<&'static str> = sides.iter().map(|s| s.0).collect();
+        let results = summarize(names.clone(), times);
+        report.push_str(&paired_table(
+            &format!(
+                "{}, {n} keys, half new, one call per round and side, {rounds} rounds, one \
+                 connection",
+                B::NAME
+            ),
+            "ms",
+            &results,
         ));
+        let best = results[1..]
+            .iter()
+            .min_by(|a, b| a.ratio.total_cmp(&b.ratio))
+            .expect("a shape");
+        let _ = writeln!(
+            report,
+            "\nfastest hand-written shape: {} at {:.3}x the library's time: the library runs at \
+             {:.3}x its throughput\n",
+            best.name, best.ratio, best.ratio
+        );
+        let _ = writeln!(
+            report,
+            "| side | rows created | id values consumed |\n|---|---:|---:|"
+        );
+        for (name, used) in names.iter().zip(&ids) {
+            let _ = writeln!(report, "| {name} | {} | {} |", n - n / 2, used[0]);
+        }
+    }
+
+    if mode.wants(&repeat_id) {
+        let calls = if mode.measure { REPEAT } else { 2 };
+        let mut own: Vec<B::Conn> = sides.iter().map(|_| db.connect()).collect();
+        let mut times = vec![Vec::new(); sides.len()];
+        for _ in 0..calls {
+            for (i, &(_, call)) in sides.iter().enumerate() {
+                B::reset(&mut conn, n / 2);
+                let start = Instant::now();
+                let results = call(&mut own[i], &keys);
+                times[i].push(start.elapsed());
+                check(&results, &keys);
+            }
+        }
+        let _ = write!(
+            report,
+            "\n{}, {n} keys, half new: {calls} calls per side, each side on a fresh \
+             connection of its own, the table reset and analyzed before each call (ms)\n\n\
+             | call |",
+            B::NAME
+        );
+        for (name, _) in &sides {
+            let _ = write!(report, " {name} |");
+        }
+        let _ = write!(report, "\n|---:|");
+        for _ in &sides {
+            report.push_str("---:|");
+        }
+        report.push('\n');
+        for call in 0..calls {
+            let _ = write!(report, "| {} |", call + 1);
+            for side in &times {
+                let _ = write!(report, " {:.1} |", ms(side[call]));
+            }
+            report.push('\n');
+        }
+        if calls > 5 {
+            for (label, range) in [("median 1-5", 0..5), ("median 6-10", 5..calls)] {
+                let _ = write!(report, "| {label} |");
+                for side in &times {
+                    let mut part = side[range.clone()].to_vec();
+                    part.sort();
+                    let _ = write!(report, " {:.1} |", ms(part[part.len() / 2]));
+                }
+                report.push('\n');
+            }
+        }
     }
 }
 
@@ -208,5 +198,5 @@ fn main() {
     bench_backend::<Mysql>(&mut c, &mode, &mut report);
     bench_backend::<Sqlite>(&mut c, &mode, &mut report);
     c.final_summary();
-    println!("\n## get_or_create_many against a loop of get_or_create\n{report}");
+    println!("\n## get_or_create_many against the hand-written shapes\n{report}");
 }

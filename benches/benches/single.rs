@@ -1,17 +1,18 @@
-//! One `get_or_create` at a time, on each backend, against bare Diesel and against the
-//! hand-written select-then-insert:
+//! One call at a time, on each backend, against bare Diesel:
 //!
-//! - `<backend>/hit`: the key exists. Floor: Diesel's `filter(email.eq(..)).first()`;
-//!   also `bare_load`, the same without `.first()`'s `LIMIT ?`.
-//! - `<backend>/miss`: the key is new. Floor: Diesel's `INSERT .. RETURNING` (MariaDB:
-//!   `INSERT`, then `SELECT` by the key).
-//! - on both: `get_or_create_with` (lazy defaults: on PostgreSQL the select-first path),
-//!   `django` (`SELECT`; if nothing, `BEGIN; INSERT; COMMIT`) and `transaction`
-//!   (`conn.transaction(|c| select.optional(), else insert)`).
+//! - `<backend>/hit`: the key exists. Floors: Diesel's `filter(email.eq(..)).first()`
+//!   (`LIMIT 1`) and the same with `.limit(2).load()`, which, like the library's
+//!   `LIMIT 2`, would see a second matching row.
+//! - `<backend>/miss`: the key is new. Floor: Diesel's `insert_into(..).values(..)
+//!   .returning(..)` (MariaDB: `INSERT`, then `SELECT` by the key); also the hand-written
+//!   error-free select-first (`SELECT`, then `INSERT .. ON CONFLICT DO NOTHING RETURNING`).
+//! - on both: `get_or_create` and `get_or_create_with`.
 //!
 //! Criterion measures each side on its own (absolute times). Then a paired run measures
 //! the sides again in alternating batches on the same connection and prints the ratios
-//! to the floor (see `paired` in the crate); those are the figures in BENCHMARKS.md.
+//! to the floor, round by round (see `paired` in the crate): those are the figures in
+//! BENCHMARKS.md. Last, per backend, the statements and id values of each path of
+//! `get_or_create` (hit, miss, lost race), and the id values 1,000 hits consumed.
 //!
 //! `cargo bench -p get-or-create-benches --bench single [-- FILTER]`
 
@@ -19,36 +20,34 @@ use std::time::{Duration, Instant};
 
 use criterion::Criterion;
 use get_or_create_benches::{
-    existing_key, fresh_key, keep, paired, paired_table, Backend, Mysql, Pg, RunMode, Side, Sqlite,
+    existing_key, fresh_key, keep, paired, paired_table, path_costs, Backend, Call, Mysql, Pg,
+    RunMode, Side, Sqlite,
 };
 
 /// Rows in the table before a case starts; the hits cycle through them.
 const ROWS: usize = 10_000;
 /// Rounds of the paired run.
-const ROUNDS: usize = 150;
+const ROUNDS: usize = 120;
 /// About how long one batch of the slowest side takes in the paired run.
-const BATCH_TIME: Duration = Duration::from_millis(5);
+const BATCH_TIME: Duration = Duration::from_millis(4);
 
-type Call<C> = fn(&mut C, &str);
-
-fn hit_sides<B: Backend>() -> [(&'static str, Call<B::Conn>); 6] {
-    [
-        ("bare_select", |c, k| keep(B::bare_select(c, k))),
-        ("bare_load", |c, k| keep(B::bare_load(c, k))),
-        ("get_or_create", |c, k| keep(B::get_or_create(c, k))),
-        ("get_or_create_with", |c, k| {
-            keep(B::get_or_create_with(c, k))
+fn hit_sides<B: Backend>() -> Vec<(&'static str, Call<B::Conn>)> {
+    vec![
+        ("bare_first (LIMIT 1)", |c, k| keep(B::bare_first(c, k))),
+        ("bare_limit2", |c, k| keep(B::bare_limit2(c, k))),
+        ("get_or_create", |c, k| {
+            let (_, created) = B::get_or_create(c, k);
+            assert!(!created, "a hit creates nothing");
         }),
-        ("django", |c, k| keep(B::django(c, k))),
-        ("transaction", |c, k| {
-            keep(B::select_then_insert_in_transaction(c, k))
+        ("get_or_create_with", |c, k| {
+            assert!(!B::get_or_create_with(c, k).1)
         }),
     ]
 }
 
-fn miss_sides<B: Backend>() -> [(&'static str, Call<B::Conn>); 5] {
-    [
-        ("bare_insert", |c, k| keep(B::bare_insert(c, k))),
+fn miss_sides<B: Backend>() -> Vec<(&'static str, Call<B::Conn>)> {
+    vec![
+        ("bare_insert (RETURNING)", |c, k| keep(B::bare_insert(c, k))),
         ("get_or_create", |c, k| {
             let (_, created) = B::get_or_create(c, k);
             assert!(created, "a miss must create");
@@ -56,9 +55,8 @@ fn miss_sides<B: Backend>() -> [(&'static str, Call<B::Conn>); 5] {
         ("get_or_create_with", |c, k| {
             assert!(B::get_or_create_with(c, k).1)
         }),
-        ("django", |c, k| assert!(B::django(c, k).1)),
-        ("transaction", |c, k| {
-            assert!(B::select_then_insert_in_transaction(c, k).1)
+        ("select_first (hand-written)", |c, k| {
+            assert!(B::select_first(c, k).1)
         }),
     ]
 }
@@ -66,7 +64,8 @@ fn miss_sides<B: Backend>() -> [(&'static str, Call<B::Conn>); 5] {
 fn bench_backend<B: Backend>(c: &mut Criterion, mode: &RunMode, report: &mut String) {
     let hit_id = format!("{}/hit", B::ID);
     let miss_id = format!("{}/miss", B::ID);
-    if !mode.wants(&hit_id) && !mode.wants(&miss_id) {
+    let paths_id = format!("{}/paths", B::ID);
+    if !mode.wants_any(&[&hit_id, &miss_id, &paths_id]) {
         return;
     }
     let Some(db) = B::create() else {
@@ -104,6 +103,7 @@ fn bench_backend<B: Backend>(c: &mut Criterion, mode: &RunMode, report: &mut Str
             let results = paired(&mut conn, ROUNDS, BATCH_TIME, &mut sides);
             report.push_str(&paired_table(
                 &format!("{}, hit (key exists; {ROWS} rows)", B::NAME),
+                "us",
                 &results,
             ));
         }
@@ -136,9 +136,29 @@ fn bench_backend<B: Backend>(c: &mut Criterion, mode: &RunMode, report: &mut Str
             let results = paired(&mut conn, ROUNDS, BATCH_TIME, &mut sides);
             report.push_str(&paired_table(
                 &format!("{}, miss (new key; {ROWS}+ rows)", B::NAME),
+                "us",
                 &results,
             ));
         }
+    }
+
+    if mode.wants(&paths_id) {
+        B::reset(&mut conn, ROWS);
+        let costs = path_costs(&db, |c, k| B::get_or_create(c, k));
+        report.push_str(&costs.table(&format!(
+            "{}, get_or_create: statements and id values per path",
+            B::NAME
+        )));
+        let hits = 1_000;
+        let before = B::ids_used(&mut conn);
+        for key in keys.iter().take(hits) {
+            assert!(!B::get_or_create(&mut conn, key).1);
+        }
+        let used = B::ids_used(&mut conn) - before;
+        report.push_str(&format!(
+            "\n{hits} hits of get_or_create consumed {used} id values.\n"
+        ));
+        assert_eq!(used, 0, "a hit consumes no id value");
     }
 }
 
@@ -146,16 +166,16 @@ fn main() {
     let mode = RunMode::from_args();
     let mut c = Criterion::default()
         .sample_size(20)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3))
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
         .configure_from_args();
     let mut report = String::new();
     bench_backend::<Pg>(&mut c, &mode, &mut report);
     bench_backend::<Mysql>(&mut c, &mode, &mut report);
     bench_backend::<Sqlite>(&mut c, &mode, &mut report);
     c.final_summary();
-    if mode.measure {
-        println!("\n## Paired runs: ratios to the floor, same connection, alternating batches");
-        println!("{report}");
-    }
+    println!(
+        "\n## Single calls: paired ratios to the floor (same connection, alternating batches)"
+    );
+    println!("{report}");
 }

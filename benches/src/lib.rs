@@ -1,22 +1,29 @@
 //! What the benches share: the model, one isolated database per bench and backend (a
-//! PostgreSQL schema, a MariaDB database, a SQLite file in WAL mode), the bare-Diesel
-//! floors that `get_or_create` is compared with, and a paired timer that measures a floor
-//! and its rivals in alternating batches on one connection, so that the ratios hold on a
-//! machine whose load changes under the run.
+//! PostgreSQL schema, a MariaDB database, a SQLite file in WAL mode), the bare-Diesel floors
+//! and the hand-written shapes that the library is compared with, and the timers:
+//!
+//! - [`paired`]: a floor and its rivals in alternating short batches on one connection, so
+//!   that the ratios hold on a machine whose load changes under the run;
+//! - [`Workers`]: clients on threads, one connection each, for the throughput and
+//!   contention benches.
 //!
 //! PostgreSQL and MariaDB are reached through `PG_DATABASE_URL` and `MYSQL_DATABASE_URL`
 //! (defaults: the local servers of `.ci/run`). An unreachable server stops the run with a
 //! message; a variable set to the empty string skips that backend.
 
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use diesel::connection::{LoadConnection, SimpleConnection};
+use diesel::connection::{Instrumentation, InstrumentationEvent, LoadConnection, SimpleConnection};
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use get_or_create_core::GetOrCreate;
+
+pub mod bulk;
 
 pub mod schema {
     diesel::table! {
@@ -32,7 +39,7 @@ pub mod schema {
 use schema::users;
 
 /// The issue's model: one lookup column, two defaults, an id from the database.
-#[derive(Debug, Clone, PartialEq, Queryable, Selectable, GetOrCreate)]
+#[derive(Debug, Clone, PartialEq, Queryable, QueryableByName, Selectable, GetOrCreate)]
 #[diesel(table_name = users)]
 pub struct User {
     pub id: i64,
@@ -55,19 +62,25 @@ pub fn fresh_key() -> String {
     format!("new{}@example.com", NEXT.fetch_add(1, Ordering::Relaxed))
 }
 
+/// The name every bench creates rows with.
+pub const NAME: &str = "Bench User";
+
 /// The defaults every bench creates rows with.
 pub fn defaults() -> UserDefaults {
     UserDefaults {
-        name: "Bench User".to_owned(),
+        name: NAME.to_owned(),
         karma: 0,
     }
 }
 
-/// What a bench needs of a backend: its own table, the library's call, and the hand-written
-/// ways of doing the same that the library is compared with.
-pub trait Backend: Sized {
+/// One call of a bench on a connection, with the key it is for.
+pub type Call<C> = fn(&mut C, &str);
+
+/// What a bench needs of a backend: its own table, the library's calls, and the
+/// hand-written ways of doing the same that the library is compared with.
+pub trait Backend: Sized + Sync {
     /// The connection type.
-    type Conn: LoadConnection + SimpleConnection;
+    type Conn: LoadConnection + SimpleConnection + Send + 'static;
     /// The backend's name in reports.
     const NAME: &'static str;
     /// The backend's short name in benchmark ids (`pg`, `mariadb`, `sqlite`).
@@ -80,43 +93,75 @@ pub trait Backend: Sized {
     /// A new connection to the isolated database.
     fn connect(&self) -> Self::Conn;
 
-    /// Empties `users` and fills it with the rows of `existing_key(0..rows)`.
+    /// Empties `users`, restarts its id counter, fills it with the rows of
+    /// `existing_key(0..rows)` and refreshes the planner's statistics (`ANALYZE`).
     fn reset(conn: &mut Self::Conn, rows: usize);
+    /// The number of rows in `users`.
+    fn count(conn: &mut Self::Conn) -> i64;
+    /// How many id values the table's sequence or `AUTO_INCREMENT` counter has handed
+    /// out since the last [`reset`](Backend::reset) emptied it.
+    fn ids_used(conn: &mut Self::Conn) -> i64;
 
-    /// The floor of a hit: Diesel's own select by the key.
-    fn bare_select(conn: &mut Self::Conn, key: &str) -> User;
+    /// The floor of a hit: Diesel's `filter(email.eq(..)).first()` (`LIMIT 1`, bound).
+    fn bare_first(conn: &mut Self::Conn, key: &str) -> User;
+    /// The same select with `.limit(2).load()`, which sees several matches as the
+    /// library's `LIMIT 2` does.
+    fn bare_limit2(conn: &mut Self::Conn, key: &str) -> User;
     /// The floor of a miss: Diesel's own insert that reads the row back (`INSERT ..
-    /// RETURNING` where Diesel has it; MariaDB: `INSERT`, then `SELECT` by the key).
+    /// RETURNING`; MariaDB, where Diesel has no `RETURNING`: `INSERT`, then `SELECT` by
+    /// the key).
     fn try_insert(conn: &mut Self::Conn, key: &str) -> QueryResult<User>;
     /// [`try_insert`](Backend::try_insert), which must succeed.
     fn bare_insert(conn: &mut Self::Conn, key: &str) -> User {
         Self::try_insert(conn, key).expect("bare insert")
     }
-    /// The same select without `LIMIT`: on SQLite, Diesel's `LIMIT ?` (a bound limit)
-    /// makes SQLite prepare the statement again on every call (see BENCHMARKS.md).
-    fn bare_load(conn: &mut Self::Conn, key: &str) -> User;
-    /// The number of rows in `users`.
-    fn count(conn: &mut Self::Conn) -> i64;
+
+    /// The row of `key`, if any (`.first().optional()`).
+    fn find(conn: &mut Self::Conn, key: &str) -> Option<User>;
+
     /// The library.
     fn get_or_create(conn: &mut Self::Conn, key: &str) -> (User, bool);
-    /// The library, with lazy defaults (on PostgreSQL a different path: select first).
+    /// The library, with lazy defaults.
     fn get_or_create_with(conn: &mut Self::Conn, key: &str) -> (User, bool);
-    /// Django's `get_or_create`: `SELECT`; when it finds nothing, `BEGIN; INSERT; COMMIT`
-    /// (and on a unique violation, `SELECT` again).
-    fn django(conn: &mut Self::Conn, key: &str) -> (User, bool);
-    /// The usual hand-written one: `conn.transaction(|c| select.optional()?, else insert)`.
-    fn select_then_insert_in_transaction(conn: &mut Self::Conn, key: &str) -> (User, bool);
+    /// The library's bulk call.
+    fn get_or_create_many(conn: &mut Self::Conn, keys: &[String]) -> Vec<(User, bool)>;
+
+    /// Hand-written, select first and never failing on a race: `SELECT`; when nothing
+    /// is found, an insert that does nothing on a clash (PostgreSQL, SQLite: `INSERT ..
+    /// ON CONFLICT (email) DO NOTHING RETURNING`; MariaDB: a plain `INSERT`, its
+    /// duplicate-key error caught); when that inserted nothing, `SELECT` again.
+    fn select_first(conn: &mut Self::Conn, key: &str) -> (User, bool);
+    /// Hand-written, insert first: the insert of [`select_first`](Backend::select_first),
+    /// then `SELECT` when it inserted nothing. Consumes an id on every call where the
+    /// database allows it.
+    fn insert_first(conn: &mut Self::Conn, key: &str) -> (User, bool);
 }
 
 /// The rows `reset` inserts per statement (3 binds per row stays under every backend's
 /// limit).
 const FILL_CHUNK: usize = 1000;
 
+/// The values of a new row: its key and the defaults.
+pub type NewRow<'a> = (
+    diesel::dsl::Eq<users::email, &'a str>,
+    diesel::dsl::Eq<users::name, &'static str>,
+    diesel::dsl::Eq<users::karma, i32>,
+);
+
+/// The values of the new row of `key`.
+pub fn insert_values(key: &str) -> NewRow<'_> {
+    (
+        users::email.eq(key),
+        users::name.eq(NAME),
+        users::karma.eq(0),
+    )
+}
+
 /// The parts of [`Backend`] that are the same Diesel code for every backend but have to be
 /// compiled per connection type.
 macro_rules! common_impl {
     () => {
-        fn bare_select(conn: &mut Self::Conn, key: &str) -> User {
+        fn bare_first(conn: &mut Self::Conn, key: &str) -> User {
             users::table
                 .filter(users::email.eq(key))
                 .select(User::as_select())
@@ -124,14 +169,24 @@ macro_rules! common_impl {
                 .expect("bare select")
         }
 
-        fn bare_load(conn: &mut Self::Conn, key: &str) -> User {
+        fn bare_limit2(conn: &mut Self::Conn, key: &str) -> User {
+            let mut found = users::table
+                .filter(users::email.eq(key))
+                .select(User::as_select())
+                .limit(2)
+                .load(conn)
+                .expect("bare select, limit 2");
+            assert_eq!(found.len(), 1, "one row per key");
+            found.pop().expect("the key exists")
+        }
+
+        fn find(conn: &mut Self::Conn, key: &str) -> Option<User> {
             users::table
                 .filter(users::email.eq(key))
                 .select(User::as_select())
-                .load(conn)
-                .expect("bare load")
-                .pop()
-                .expect("the key exists")
+                .first(conn)
+                .optional()
+                .expect("select")
         }
 
         fn count(conn: &mut Self::Conn) -> i64 {
@@ -160,38 +215,20 @@ macro_rules! common_impl {
             .expect("get_or_create_with")
         }
 
-        fn django(conn: &mut Self::Conn, key: &str) -> (User, bool) {
-            let select = |conn: &mut Self::Conn| {
-                users::table
-                    .filter(users::email.eq(key))
-                    .select(User::as_select())
-                    .first(conn)
-            };
-            if let Some(found) = select(conn).optional().expect("select") {
-                return (found, false);
-            }
-            match conn.transaction(|conn| Self::try_insert(conn, key)) {
-                Ok(created) => (created, true),
-                Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
-                    (select(conn).expect("select after a lost race"), false)
-                }
-                Err(error) => panic!("django-style insert: {error}"),
-            }
+        fn get_or_create_many(conn: &mut Self::Conn, keys: &[String]) -> Vec<(User, bool)> {
+            User::get_or_create_many(
+                conn,
+                keys.iter()
+                    .map(|key| (UserLookup { email: key.clone() }, defaults())),
+            )
+            .expect("get_or_create_many")
         }
 
-        fn select_then_insert_in_transaction(conn: &mut Self::Conn, key: &str) -> (User, bool) {
-            conn.transaction(|conn| {
-                let found = users::table
-                    .filter(users::email.eq(key))
-                    .select(User::as_select())
-                    .first(conn)
-                    .optional()?;
-                match found {
-                    Some(found) => Ok((found, false)),
-                    None => Self::try_insert(conn, key).map(|created| (created, true)),
-                }
-            })
-            .expect("select then insert in a transaction")
+        fn select_first(conn: &mut Self::Conn, key: &str) -> (User, bool) {
+            match Self::find(conn, key) {
+                Some(found) => (found, false),
+                None => Self::insert_first(conn, key),
+            }
         }
 
         fn reset(conn: &mut Self::Conn, rows: usize) {
@@ -200,7 +237,7 @@ macro_rules! common_impl {
                 .map(|i| {
                     (
                         users::email.eq(existing_key(i)),
-                        users::name.eq("Bench User"),
+                        users::name.eq(NAME),
                         users::karma.eq(0),
                     )
                 })
@@ -316,15 +353,35 @@ impl Backend for Pg {
         conn
     }
 
+    fn ids_used(conn: &mut PgConnection) -> i64 {
+        diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
+            "(SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END \
+             FROM users_id_seq)",
+        ))
+        .get_result(conn)
+        .expect("the sequence's value")
+    }
+
     fn try_insert(conn: &mut PgConnection, key: &str) -> QueryResult<User> {
         diesel::insert_into(users::table)
-            .values((
-                users::email.eq(key),
-                users::name.eq("Bench User"),
-                users::karma.eq(0),
-            ))
+            .values(insert_values(key))
             .returning(User::as_returning())
             .get_result(conn)
+    }
+
+    fn insert_first(conn: &mut PgConnection, key: &str) -> (User, bool) {
+        let inserted = diesel::insert_into(users::table)
+            .values(insert_values(key))
+            .on_conflict(users::email)
+            .do_nothing()
+            .returning(User::as_returning())
+            .get_result(conn)
+            .optional()
+            .expect("insert .. on conflict do nothing");
+        match inserted {
+            Some(created) => (created, true),
+            None => (Self::find(conn, key).expect("the row of a clash"), false),
+        }
     }
 
     common_impl!();
@@ -371,6 +428,14 @@ impl Mysql {
     }
 }
 
+/// Whether an error is a duplicate key.
+pub fn is_duplicate(error: &DieselError) -> bool {
+    matches!(
+        error,
+        DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)
+    )
+}
+
 impl Backend for Mysql {
     type Conn = MysqlConnection;
     const NAME: &'static str = "MariaDB";
@@ -398,19 +463,34 @@ impl Backend for Mysql {
             .unwrap_or_else(|e| unreachable(Self::NAME, "MYSQL_DATABASE_URL", &self.server, e))
     }
 
+    fn ids_used(conn: &mut MysqlConnection) -> i64 {
+        diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
+            "(SELECT CAST(AUTO_INCREMENT AS SIGNED) - 1 FROM information_schema.TABLES \
+             WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'users')",
+        ))
+        .get_result(conn)
+        .expect("the AUTO_INCREMENT counter")
+    }
+
     /// Diesel has no `RETURNING` on MySQL: insert, then read the row back by its key.
     fn try_insert(conn: &mut MysqlConnection, key: &str) -> QueryResult<User> {
         diesel::insert_into(users::table)
-            .values((
-                users::email.eq(key),
-                users::name.eq("Bench User"),
-                users::karma.eq(0),
-            ))
+            .values(insert_values(key))
             .execute(conn)?;
         users::table
             .filter(users::email.eq(key))
             .select(User::as_select())
             .first(conn)
+    }
+
+    fn insert_first(conn: &mut MysqlConnection, key: &str) -> (User, bool) {
+        match Self::try_insert(conn, key) {
+            Ok(created) => (created, true),
+            Err(error) if is_duplicate(&error) => {
+                (Self::find(conn, key).expect("the row of a clash"), false)
+            }
+            Err(error) => panic!("insert: {error}"),
+        }
     }
 
     common_impl!();
@@ -437,7 +517,7 @@ impl Sqlite {
     }
 
     fn settle(conn: &mut SqliteConnection) {
-        run_all(conn, &["PRAGMA wal_checkpoint(TRUNCATE)"]);
+        run_all(conn, &["ANALYZE users", "PRAGMA wal_checkpoint(TRUNCATE)"]);
     }
 }
 
@@ -472,6 +552,14 @@ impl Backend for Sqlite {
         conn
     }
 
+    fn ids_used(conn: &mut SqliteConnection) -> i64 {
+        diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
+            "(SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'users'), 0))",
+        ))
+        .get_result(conn)
+        .expect("the AUTOINCREMENT counter")
+    }
+
     /// `get_results`, not `get_result`: Diesel's `get_result` never steps an `INSERT ..
     /// RETURNING` to its end, so SQLite never checkpoints the WAL (67 MB after 5,000
     /// inserts here, against 4 MB). Skipping the checkpoints makes each insert cheaper
@@ -479,15 +567,26 @@ impl Backend for Sqlite {
     /// the floor does too. See BENCHMARKS.md.
     fn try_insert(conn: &mut SqliteConnection, key: &str) -> QueryResult<User> {
         diesel::insert_into(users::table)
-            .values((
-                users::email.eq(key),
-                users::name.eq("Bench User"),
-                users::karma.eq(0),
-            ))
+            .values(insert_values(key))
             .returning(User::as_returning())
             .get_results(conn)?
             .pop()
             .ok_or(DieselError::NotFound)
+    }
+
+    fn insert_first(conn: &mut SqliteConnection, key: &str) -> (User, bool) {
+        let inserted = diesel::insert_into(users::table)
+            .values(insert_values(key))
+            .on_conflict(users::email)
+            .do_nothing()
+            .returning(User::as_returning())
+            .get_results(conn)
+            .expect("insert .. on conflict do nothing")
+            .pop();
+        match inserted {
+            Some(created) => (created, true),
+            None => (Self::find(conn, key).expect("the row of a clash"), false),
+        }
     }
 
     common_impl!();
@@ -526,10 +625,14 @@ impl RunMode {
     pub fn wants(&self, id: &str) -> bool {
         self.filter.as_deref().is_none_or(|f| id.contains(f))
     }
+
+    /// Whether any of the cases of `ids` passes the filter.
+    pub fn wants_any(&self, ids: &[&str]) -> bool {
+        ids.iter().any(|id| self.wants(id))
+    }
 }
 
-/// One side of a paired measurement: a name and the code of one call (given the index of
-/// the call, from which it picks its key).
+/// One side of a paired measurement: a name and the code of one call.
 pub struct Side<'a, C> {
     /// The name in the report.
     pub name: &'static str,
@@ -555,16 +658,26 @@ pub struct Paired {
     /// Lower quartile, median and upper quartile of the time of one call, over the
     /// side's batches.
     pub per_call: [Duration; 3],
-    /// The side's median batch time over the floor's (the first side's): both sides ran
-    /// interleaved, so under the same spread of machine load.
+    /// The median, over the rounds, of the side's batch time over the floor's (the first
+    /// side's) in the same round.
     pub ratio: f64,
+    /// Lower and upper quartile of those per-round ratios.
+    pub ratio_quartiles: [f64; 2],
+}
+
+/// Lower quartile, median, upper quartile of `values` (sorted here).
+pub fn quartiles<T: PartialOrd + Copy>(values: &mut [T]) -> [T; 3] {
+    values.sort_by(|a, b| a.partial_cmp(b).expect("comparable"));
+    let n = values.len();
+    [values[n / 4], values[n / 2], values[(3 * n) / 4]]
 }
 
 /// Runs `rounds` rounds; in each, every side runs one batch of calls in a row, in an order
 /// that rotates from round to round. The batch is as many calls as the slowest side makes
 /// in about `batch_time`. Short batches in turn spread the changing load of a shared
-/// machine evenly over the sides; the median batch of each side then drops the batches
-/// that another process interrupted.
+/// machine evenly over the sides; the ratio of each side to the floor is taken round by
+/// round (a pair of batches a few milliseconds apart), and its median over the rounds
+/// drops the rounds that another process interrupted.
 pub fn paired<C>(
     conn: &mut C,
     rounds: usize,
@@ -600,48 +713,53 @@ pub fn paired<C>(
             times[i].push(start.elapsed() / batch);
         }
     }
-    for own in &mut times {
-        own.sort();
-    }
-    let quartiles = |own: &[Duration]| {
-        [
-            own[own.len() / 4],
-            own[own.len() / 2],
-            own[own.len() * 3 / 4],
-        ]
-    };
-    let floor = quartiles(&times[0])[1];
-    sides
-        .iter()
-        .zip(&times)
-        .map(|(side, own)| {
-            let per_call = quartiles(own);
+    summarize(sides.iter().map(|s| s.name).collect(), times)
+}
+
+/// [`Paired`] results of sides whose times were taken in rounds (`times[side][round]`).
+pub fn summarize(names: Vec<&'static str>, times: Vec<Vec<Duration>>) -> Vec<Paired> {
+    let floor = times[0].clone();
+    names
+        .into_iter()
+        .zip(times)
+        .map(|(name, own)| {
+            let mut ratios: Vec<f64> = own
+                .iter()
+                .zip(&floor)
+                .map(|(t, f)| t.as_secs_f64() / f.as_secs_f64())
+                .collect();
+            let [rq1, ratio, rq3] = quartiles(&mut ratios);
+            let mut own = own;
             Paired {
-                name: side.name,
-                per_call,
-                ratio: per_call[1].as_secs_f64() / floor.as_secs_f64(),
+                name,
+                per_call: quartiles(&mut own),
+                ratio,
+                ratio_quartiles: [rq1, rq3],
             }
         })
         .collect()
 }
 
-/// A Markdown table of a paired measurement.
-pub fn paired_table(title: &str, results: &[Paired]) -> String {
-    let us = |d: Duration| d.as_secs_f64() * 1e6;
+/// A Markdown table of a paired measurement, in `unit` (`us` or `ms`).
+pub fn paired_table(title: &str, unit: &str, results: &[Paired]) -> String {
+    let scale = if unit == "ms" { 1e3 } else { 1e6 };
+    let t = |d: Duration| d.as_secs_f64() * scale;
     let mut out = format!(
-        "\n{title}\n\n| side | us per call (median) | quartiles | ratio to {} |\n\
-         |---|---:|---|---:|\n",
+        "\n{title}\n\n| side | {unit} per call (median) | quartiles | ratio to {} \
+         (median of rounds) | ratio quartiles |\n|---|---:|---|---:|---|\n",
         results[0].name
     );
     for r in results {
         let _ = writeln!(
             out,
-            "| {} | {:.1} | {:.1}-{:.1} | {:.3}x |",
+            "| {} | {:.1} | {:.1}-{:.1} | {:.3}x | {:.3}-{:.3} |",
             r.name,
-            us(r.per_call[1]),
-            us(r.per_call[0]),
-            us(r.per_call[2]),
-            r.ratio
+            t(r.per_call[1]),
+            t(r.per_call[0]),
+            t(r.per_call[2]),
+            r.ratio,
+            r.ratio_quartiles[0],
+            r.ratio_quartiles[1],
         );
     }
     out
@@ -650,4 +768,196 @@ pub fn paired_table(title: &str, results: &[Paired]) -> String {
 /// Keeps the optimizer from dropping a result.
 pub fn keep<T>(value: T) {
     black_box(value);
+}
+
+/// The SQL of every statement a connection starts, as Diesel's instrumentation sees it.
+#[derive(Clone, Default)]
+pub struct StatementLog(Arc<Mutex<Vec<String>>>);
+
+impl StatementLog {
+    /// Installs a new log on `conn`; `before` runs on every statement's SQL before the
+    /// statement is sent.
+    pub fn install<C: Connection>(
+        conn: &mut C,
+        mut before: impl FnMut(&str) + Send + 'static,
+    ) -> Self {
+        let log = StatementLog::default();
+        let sink = log.clone();
+        conn.set_instrumentation(move |event: InstrumentationEvent<'_>| {
+            if let InstrumentationEvent::StartQuery { query, .. } = event {
+                let sql = query.to_string();
+                before(&sql);
+                sink.0.lock().expect("log").push(sql);
+            }
+        });
+        log
+    }
+
+    /// Takes the statements logged so far.
+    pub fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.0.lock().expect("log"))
+    }
+}
+
+/// Removes any instrumentation from `conn`.
+pub fn uninstrument<C: Connection>(conn: &mut C) {
+    conn.set_instrumentation(None::<Box<dyn Instrumentation>>);
+}
+
+/// Statements and id values of each path of `get_or_create`, counted on a connection of
+/// `db`: a hit, a miss, and a lost race (a rival connection inserts the key just before
+/// our first `INSERT` is sent).
+pub struct PathCosts {
+    /// (path, statements, id values consumed, the statements' first words)
+    pub rows: Vec<(&'static str, usize, i64, String)>,
+}
+
+/// Measures [`PathCosts`] of `call` on `db`, whose table holds `existing_key(0)`.
+pub fn path_costs<B: Backend>(db: &B, call: CallCreated<B::Conn>) -> PathCosts {
+    let mut conn = db.connect();
+    // First-call costs (the unique-index checks done once per process) out of the way.
+    call(&mut conn, &fresh_key());
+    call(&mut conn, &existing_key(0));
+    let head = |log: &[String]| {
+        log.iter()
+            .map(|sql| sql.split_whitespace().next().unwrap_or_default().to_owned())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut rows = Vec::new();
+    for (path, key) in [("hit", existing_key(0)), ("miss", fresh_key())] {
+        let before = B::ids_used(&mut conn);
+        let log = StatementLog::install(&mut conn, |_| {});
+        call(&mut conn, &key);
+        let log = log.take();
+        uninstrument(&mut conn);
+        let used = B::ids_used(&mut conn) - before;
+        rows.push((path, log.len(), used, head(&log)));
+    }
+    // The lost race: a rival stores the key just before our first INSERT.
+    let key = fresh_key();
+    let mut rival = Some((db.connect(), key.clone()));
+    let before = B::ids_used(&mut conn);
+    let log = StatementLog::install(&mut conn, move |sql| {
+        if sql.trim_start().starts_with("INSERT") {
+            if let Some((mut rival, key)) = rival.take() {
+                B::bare_insert(&mut rival, &key);
+            }
+        }
+    });
+    let (_, created) = call(&mut conn, &key);
+    assert!(!created, "the rival created the row");
+    let log = log.take();
+    uninstrument(&mut conn);
+    // The rival's own insert used one id.
+    let used = B::ids_used(&mut conn) - before - 1;
+    rows.push(("lost race", log.len(), used, head(&log)));
+    PathCosts { rows }
+}
+
+/// `get_or_create` as a [`Call`] of `(User, bool)`.
+pub type CallCreated<C> = fn(&mut C, &str) -> (User, bool);
+
+impl PathCosts {
+    /// A Markdown table.
+    pub fn table(&self, title: &str) -> String {
+        let mut out = format!(
+            "\n{title}\n\n| path | statements | id values consumed | statements sent |\n\
+             |---|---:|---:|---|\n"
+        );
+        for (path, statements, used, heads) in &self.rows {
+            let _ = writeln!(out, "| {path} | {statements} | {used} | {heads} |");
+        }
+        out
+    }
+}
+
+/// A job for [`Workers`]: given the worker's index and its connection, returns a count.
+pub type Job<C> = Arc<dyn Fn(usize, &mut C) -> u64 + Send + Sync>;
+
+/// Clients on threads, one connection each, kept for the whole bench, that run the same
+/// job together.
+pub struct Workers<C> {
+    jobs: Vec<mpsc::Sender<Job<C>>>,
+    results: mpsc::Receiver<u64>,
+}
+
+impl<C: 'static> Workers<C> {
+    /// Runs `body` with `clients` workers whose connections `connect` opens.
+    pub fn with<R>(
+        clients: usize,
+        connect: impl Fn() -> C + Sync,
+        body: impl FnOnce(&Workers<C>) -> R,
+    ) -> R {
+        std::thread::scope(|scope| {
+            let (result_tx, results) = mpsc::channel();
+            let mut jobs = Vec::new();
+            for index in 0..clients {
+                let (job_tx, job_rx) = mpsc::channel::<Job<C>>();
+                jobs.push(job_tx);
+                let result_tx = result_tx.clone();
+                let connect = &connect;
+                scope.spawn(move || {
+                    let mut conn = connect();
+                    for job in job_rx {
+                        let _ = result_tx.send(job(index, &mut conn));
+                    }
+                });
+            }
+            let workers = Workers { jobs, results };
+            let out = body(&workers);
+            drop(workers);
+            out
+        })
+    }
+
+    /// The number of workers.
+    pub fn len(&self) -> usize {
+        self.jobs.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.jobs.is_empty()
+    }
+
+    /// Starts `job` on every worker; [`collect`](Workers::collect) waits for them.
+    pub fn start(&self, job: Job<C>) {
+        for tx in &self.jobs {
+            tx.send(job.clone()).expect("a worker is gone");
+        }
+    }
+
+    /// Waits for the job [`start`](Workers::start)ed last; returns the workers' counts,
+    /// in no particular order.
+    pub fn collect(&self) -> Vec<u64> {
+        (0..self.jobs.len())
+            .map(|_| self.results.recv().expect("a worker panicked"))
+            .collect()
+    }
+
+    /// Runs `job` on every worker; returns the counts, in no particular order.
+    pub fn run(&self, job: Job<C>) -> Vec<u64> {
+        self.start(job);
+        self.collect()
+    }
+}
+
+/// Maps rows read back by key onto the items: the row of each key, created when `created`
+/// holds its id and the item is the first with that key.
+pub fn in_input_order(
+    keys: &[String],
+    rows: impl IntoIterator<Item = User>,
+    created: &HashSet<i64>,
+) -> Vec<(User, bool)> {
+    let by_key: HashMap<String, User> = rows.into_iter().map(|u| (u.email.clone(), u)).collect();
+    let mut seen = HashSet::new();
+    keys.iter()
+        .map(|key| {
+            let row = by_key.get(key).expect("every key has a row").clone();
+            let first = seen.insert(key.as_str());
+            let was_created = first && created.contains(&row.id);
+            (row, was_created)
+        })
+        .collect()
 }
