@@ -130,6 +130,32 @@ pub trait GetOrCreate: Model {
         C: Connection<Self>,
         F: FnOnce() -> Self::Defaults + Send;
 
+    /// Sets every default field of the row of each `(lookup, defaults)` pair to its
+    /// `defaults`, or creates the row with them, and says which this call created; the
+    /// results are in the order of `items`. The bulk form of
+    /// [`update_or_create`](GetOrCreate::update_or_create), for syncing a table with a
+    /// list (categories, tags, a feed).
+    ///
+    /// It sends a fixed number of statements per chunk of items, not per item: on
+    /// PostgreSQL one when every key is stored (an `UPDATE .. FROM` the items) and three
+    /// otherwise (that update, an insert of the missing keys, a read); on SQLite three; on
+    /// MySQL/MariaDB at most four (a read, the update, the insert, a read). Like the single
+    /// call it never loses an update to a concurrent call and never creates a duplicate:
+    /// an item whose row a concurrent call stored meanwhile is updated by the single call.
+    ///
+    /// The same key twice in `items` behaves as a loop of single calls would leave the
+    /// table: the row ends with the values of the key's last item, and is created (when
+    /// it was missing) by the first, the only one whose flag says so; every item of the
+    /// key returns the final row.
+    ///
+    /// # Errors
+    ///
+    /// See [`Error`]. A failure leaves the chunks before the failing one stored.
+    fn update_or_create_many<C, I>(conn: &mut C, items: I) -> Result<Vec<(Self, bool)>, Error>
+    where
+        C: Connection<Self>,
+        I: IntoIterator<Item = (Self::Lookup, Self::Defaults)>;
+
     /// Checks, on the database `conn` is connected to, that a unique index backs the key
     /// as the model declares it: its columns, each one's `function` or `collate`, and its
     /// `where` filter. For start-up and tests: the calls check it themselves before they
@@ -213,6 +239,16 @@ impl<M: Model> GetOrCreate for M {
             &changes,
             create_defaults,
         ))
+    }
+
+    fn update_or_create_many<C, I>(conn: &mut C, items: I) -> Result<Vec<(M, bool)>, Error>
+    where
+        C: Connection<M>,
+        I: IntoIterator<Item = (M::Key, M::Values)>,
+    {
+        let items: Vec<_> = items.into_iter().collect();
+        let session = &mut conn.session();
+        run_now(C::Backend::update_or_create_many(session, &items))
     }
 
     fn check_schema<C: Connection<M>>(conn: &mut C) -> Result<(), Error> {

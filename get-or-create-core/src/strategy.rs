@@ -51,6 +51,16 @@ pub trait Strategy<M: Model>: Backend {
     where
         S: Session<Backend = Self>;
 
+    /// Sets each `(key, values)` item's row to its values, or creates it from them, with a
+    /// fixed number of statements per chunk of items; the results are in the order of
+    /// `items`.
+    fn update_or_create_many<S>(
+        session: &mut S,
+        items: &[Item<M>],
+    ) -> impl Future<Output = Result<Vec<(M, bool)>, Error>> + Send
+    where
+        S: Session<Backend = Self>;
+
     /// Sets `changes` on the row of `M` that `key` identifies, or creates it with
     /// `changes` and, for the fields not changed, `create_values()`; `true` when this call
     /// created it. `create_values` is called only when a row is created and some field is

@@ -141,6 +141,15 @@ pub trait GetOrCreate: Model {
         C: Connection<Self>,
         F: FnOnce() -> Self::Defaults + Send;
 
+    /// See [`crate::GetOrCreate::update_or_create_many`].
+    fn update_or_create_many<C, I>(
+        conn: &mut C,
+        items: I,
+    ) -> impl Future<Output = Result<Vec<(Self, bool)>, Error>> + Send
+    where
+        C: Connection<Self>,
+        I: IntoIterator<Item = (Self::Lookup, Self::Defaults)>;
+
     /// See [`crate::GetOrCreate::check_schema`].
     fn check_schema<C: Connection<Self>>(
         conn: &mut C,
@@ -214,6 +223,21 @@ impl<M: Model> GetOrCreate for M {
         let session = &mut conn.session();
         let create_defaults = move || Some(create_defaults());
         C::Backend::update_or_create(session, &lookup, &changes, create_defaults).await
+    }
+
+    fn update_or_create_many<C, I>(
+        conn: &mut C,
+        items: I,
+    ) -> impl Future<Output = Result<Vec<(M, bool)>, Error>> + Send
+    where
+        C: Connection<M>,
+        I: IntoIterator<Item = (M::Key, M::Values)>,
+    {
+        let items: Vec<_> = items.into_iter().collect();
+        async move {
+            let session = &mut conn.session();
+            C::Backend::update_or_create_many(session, &items).await
+        }
     }
 
     async fn check_schema<C: Connection<M>>(conn: &mut C) -> Result<(), Error> {

@@ -22,6 +22,15 @@ use crate::Error;
 /// statement was given, whether the statement created it, and the row.
 pub(crate) type Numbered<M> = (i64, bool, M);
 
+/// Which bulk call a chunk belongs to.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Bulk {
+    /// `get_or_create_many`: a stored row is the answer.
+    GetOrCreate,
+    /// `update_or_create_many`: a stored row is set to the item's values.
+    UpdateOrCreate,
+}
+
 /// One attempt at the unanswered items of a chunk.
 pub(crate) trait ChunkAttempt<S: Session, M: Model>: Send {
     /// Runs the backend's statements for `batch`; `attempt` counts from 1.

@@ -179,6 +179,7 @@ where
     M: Stored<S::Backend>,
     F: FnOnce() -> Option<M::Values> + Send,
 {
+    let changes = Values::Changed(changes, None);
     let attempt = UpdateThenInsert::<M, F> {
         key,
         changes,
@@ -188,9 +189,31 @@ where
     retried(session, attempt).await
 }
 
+/// `update_or_create` of every field, with values at hand (an item of a bulk call
+/// answered alone).
+pub(crate) async fn update_or_create_item<M, S>(
+    session: &mut S,
+    key: &M::Key,
+    values: &M::Values,
+) -> Result<(M, bool), Error>
+where
+    S: Session,
+    S::Backend: Inserter<M>,
+    M: Stored<S::Backend>,
+{
+    let changes = Values::Defaults(values);
+    let attempt = UpdateThenInsert::<M, _> {
+        key,
+        changes,
+        changed: count_changes::<M, S::Backend>(changes),
+        values: LazyValues::new(|| None),
+    };
+    retried(session, attempt).await
+}
+
 struct UpdateThenInsert<'a, M: Model, F> {
     key: &'a M::Key,
-    changes: &'a M::Changeset,
+    changes: Values<'a, M>,
     changed: Changed,
     values: LazyValues<F, Option<M::Values>>,
 }
@@ -221,12 +244,9 @@ where
             return Err(Failure::RowChanged);
         }
         S::Backend::check_key_index(session).await?;
-        let defaults = if self.changed.all() {
-            None
-        } else {
-            LazyCell::force(&self.values).as_ref()
-        };
-        let values = Values::Changed(self.changes, defaults);
+        let values = self
+            .changes
+            .for_insert(self.changed, || LazyCell::force(&self.values).as_ref());
         match insert(session, self.key, values).await? {
             Outcome::Created(row) => Ok((row, true)),
             // Stored meanwhile, by a concurrent caller: update it in the next attempt.

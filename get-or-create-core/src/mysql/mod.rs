@@ -38,17 +38,18 @@ use diesel::Selectable;
 mod statements;
 mod unique_keys;
 
-use statements::{Insert, InsertRows, LockInShareMode, ReadAll, ReadBack, ReadInserted, Update};
+use statements::{Insert, InsertRows, LockInShareMode, ReadAll, ReadBack, ReadInserted};
+use statements::{Update, UpdateJoin};
 use unique_keys::{check_database, is_lost_race, unique_keys_of_lookup};
 
-use crate::flow::bulk::{self, ChunkAttempt, ItemByItem, Numbered};
+use crate::flow::bulk::{self, Bulk, ChunkAttempt, ItemByItem, Numbered};
 use crate::flow::{classify, fetch, fetch_as, load_all, retried, Attempt, Dialect, Failure};
 use crate::flow::{LazyValues, Stored, ValuesSource};
 use crate::model::Model;
 use crate::session::Session;
 use crate::sql::bulk::NullSafeEq;
-use crate::sql::insert_column_count;
 use crate::sql::values::{RowList, ValuesStatement};
+use crate::sql::{assigns_anything, insert_column_count};
 use crate::sql::{count_changes, Changed, NoLock, RowType, SelectByKey, Values};
 use crate::strategy::{Item, Strategy};
 use crate::Error;
@@ -62,10 +63,24 @@ where
     Option<M>: Selectable<Mysql>,
     Mysql: Dialect<M>
         + QueryMetadata<(Nullable<Text>, RowType<M, Mysql>)>
-        + QueryMetadata<(BigInt, Bool, Nullable<Text>, RowType<Option<M>, Mysql>)>
-        + QueryMetadata<(BigInt, RowType<M, Mysql>)>,
+        + QueryMetadata<(
+            BigInt,
+            Bool,
+            Bool,
+            Nullable<Text>,
+            RowType<Option<M>, Mysql>,
+        )> + QueryMetadata<(BigInt, RowType<M, Mysql>)>,
     (Option<String>, M): FromSqlRow<(Nullable<Text>, RowType<M, Mysql>), Mysql>,
-    ReadAllRow<M>: FromSqlRow<(BigInt, Bool, Nullable<Text>, RowType<Option<M>, Mysql>), Mysql>,
+    ReadAllRow<M>: FromSqlRow<
+        (
+            BigInt,
+            Bool,
+            Bool,
+            Nullable<Text>,
+            RowType<Option<M>, Mysql>,
+        ),
+        Mysql,
+    >,
     (i64, M): FromSqlRow<(BigInt, RowType<M, Mysql>), Mysql>,
 {
     async fn get_or_create<S>(
@@ -106,6 +121,17 @@ where
         bulk::run(session, items, chunk_len, ReadInsertRead).await
     }
 
+    async fn update_or_create_many<S>(
+        session: &mut S,
+        items: &[Item<M>],
+    ) -> Result<Vec<(M, bool)>, Error>
+    where
+        S: Session<Backend = Self>,
+    {
+        let chunk_len = MAX_BINDS / insert_column_count::<M, Mysql>().max(1);
+        bulk::run(session, items, chunk_len, ReadUpdateInsertRead).await
+    }
+
     async fn update_or_create<S, F>(
         session: &mut S,
         key: &M::Key,
@@ -116,6 +142,7 @@ where
         S: Session<Backend = Self>,
         F: FnOnce() -> Option<M::Values> + Send,
     {
+        let changes = Values::Changed(changes, None);
         let attempt = UpdateInsertSelect::<M, F> {
             key,
             changes,
@@ -230,7 +257,7 @@ fn is_duplicate(error: &DieselError) -> bool {
 /// `UPDATE` of a lookup without one could change several rows.
 struct UpdateInsertSelect<'a, M: Model, F> {
     key: &'a M::Key,
-    changes: &'a M::Changeset,
+    changes: Values<'a, M>,
     changed: Changed,
     values: LazyValues<F, Option<M::Values>>,
 }
@@ -275,12 +302,11 @@ where
                 };
             }
         }
-        let defaults = if self.changed.all() {
-            None
-        } else {
-            LazyCell::force(&self.values).as_ref()
-        };
-        let insert = Insert::<M>::new(key, Values::Changed(changes, defaults));
+        let insert = Insert::<M>::new(
+            key,
+            self.changes
+                .for_insert(self.changed, || LazyCell::force(&self.values).as_ref()),
+        );
         match session.execute(insert).await {
             Ok(_) => read_back::<M, S>(session, key).await.map(|row| (row, true)),
             Err(error) => match clash::<M, S>(session, key, error, &lookup_keys).await? {
@@ -299,9 +325,9 @@ where
 /// call).
 struct ReadInsertRead;
 
-/// A row of [`ReadAll`]: the item's position, whether it is the first of its key, the
-/// database, the stored row if any.
-type ReadAllRow<M> = (i64, bool, Option<String>, Option<M>);
+/// A row of [`ReadAll`]: the item's position, whether it is the first and whether the
+/// last of its key, the database, the stored row if any.
+type ReadAllRow<M> = (i64, bool, bool, Option<String>, Option<M>);
 
 impl<M, S> ChunkAttempt<S, M> for ReadInsertRead
 where
@@ -310,10 +336,24 @@ where
     Option<M>: Selectable<Mysql>,
     Mysql: Dialect<M>
         + QueryMetadata<(Nullable<Text>, RowType<M, Mysql>)>
-        + QueryMetadata<(BigInt, Bool, Nullable<Text>, RowType<Option<M>, Mysql>)>
-        + QueryMetadata<(BigInt, RowType<M, Mysql>)>,
+        + QueryMetadata<(
+            BigInt,
+            Bool,
+            Bool,
+            Nullable<Text>,
+            RowType<Option<M>, Mysql>,
+        )> + QueryMetadata<(BigInt, RowType<M, Mysql>)>,
     (Option<String>, M): FromSqlRow<(Nullable<Text>, RowType<M, Mysql>), Mysql>,
-    ReadAllRow<M>: FromSqlRow<(BigInt, Bool, Nullable<Text>, RowType<Option<M>, Mysql>), Mysql>,
+    ReadAllRow<M>: FromSqlRow<
+        (
+            BigInt,
+            Bool,
+            Bool,
+            Nullable<Text>,
+            RowType<Option<M>, Mysql>,
+        ),
+        Mysql,
+    >,
     (i64, M): FromSqlRow<(BigInt, RowType<M, Mysql>), Mysql>,
 {
     async fn run(
@@ -329,11 +369,13 @@ where
             let read = ValuesStatement::<M, Mysql, ReadAll<LockInShareMode>>::new(batch);
             load_all::<M, _, _, _>(session, read).await?
         };
-        let database = all.first().and_then(|(_, _, database, _)| database.clone());
+        let database = all
+            .first()
+            .and_then(|(_, _, _, database, _)| database.clone());
         let mut rows = Vec::with_capacity(batch.len());
         // The missing items in key order, and whether each is the first of its key.
         let mut missing: Vec<(usize, bool)> = Vec::new();
-        for (number, first, _, row) in all {
+        for (number, first, _, _, row) in all {
             match row {
                 Some(row) => rows.push((number, false, row)),
                 None => {
@@ -360,7 +402,10 @@ where
             // A clash on another unique index names no item: answer them one by one.
             Err(error) if is_duplicate(&error) => {
                 let positions: Vec<usize> = missing.iter().map(|(position, _)| *position).collect();
-                rows.extend(bulk::one_by_one(session, batch, positions, SingleCall).await?);
+                rows.extend(
+                    bulk::one_by_one(session, batch, positions, SingleCall(Bulk::GetOrCreate))
+                        .await?,
+                );
                 return Ok(rows);
             }
             Err(error) => return Err(classify::<M, Mysql>(error)),
@@ -385,8 +430,147 @@ where
     }
 }
 
+/// One attempt of an `update_or_create_many` chunk: read every item with its stored row
+/// (in key order); set each stored key to its last item's values ([`UpdateJoin`], whose
+/// count of matched rows must be the count of those keys, or a row was deleted meanwhile
+/// and the chunk is tried again); insert each missing key once, from its last item; and
+/// read every item's row. A clash with the key's own index (a concurrent caller stored a
+/// missing key) inserts nothing, and the chunk is tried again, its updates with it. Items
+/// with a `NULL` in their key are answered by the single call, whose `UPDATE` changes at
+/// most one row.
+struct ReadUpdateInsertRead;
+
+impl<M, S> ChunkAttempt<S, M> for ReadUpdateInsertRead
+where
+    S: Session<Backend = Mysql>,
+    M: Stored<Mysql>,
+    Option<M>: Selectable<Mysql>,
+    Mysql: Dialect<M>
+        + QueryMetadata<(Nullable<Text>, RowType<M, Mysql>)>
+        + QueryMetadata<(
+            BigInt,
+            Bool,
+            Bool,
+            Nullable<Text>,
+            RowType<Option<M>, Mysql>,
+        )> + QueryMetadata<(BigInt, RowType<M, Mysql>)>,
+    (Option<String>, M): FromSqlRow<(Nullable<Text>, RowType<M, Mysql>), Mysql>,
+    ReadAllRow<M>: FromSqlRow<
+        (
+            BigInt,
+            Bool,
+            Bool,
+            Nullable<Text>,
+            RowType<Option<M>, Mysql>,
+        ),
+        Mysql,
+    >,
+    (i64, M): FromSqlRow<(BigInt, RowType<M, Mysql>), Mysql>,
+{
+    async fn run(
+        &mut self,
+        session: &mut S,
+        batch: &[&Item<M>],
+        attempt: u32,
+    ) -> Result<Vec<Numbered<M>>, Failure> {
+        let (plain, mut one_by_one) = bulk::split_null_keys::<M, Mysql>(batch);
+        let mut rows = Vec::with_capacity(batch.len());
+        if !plain.is_empty() {
+            let items: Vec<&Item<M>> = plain.iter().map(|&i| batch[i]).collect();
+            let all: Vec<ReadAllRow<M>> = if attempt == 1 {
+                let read = ValuesStatement::<M, Mysql, ReadAll<NoLock>>::new(&items);
+                load_all::<M, _, _, _>(session, read).await?
+            } else {
+                let read = ValuesStatement::<M, Mysql, ReadAll<LockInShareMode>>::new(&items);
+                load_all::<M, _, _, _>(session, read).await?
+            };
+            let database = all
+                .first()
+                .and_then(|(_, _, _, database, _)| database.clone());
+            // Positions in `batch`: the last item of each stored key; each missing item,
+            // whether it is the first and whether the last of its key.
+            let mut stored_last = Vec::new();
+            let mut missing: Vec<(usize, bool, bool)> = Vec::new();
+            for (number, first, last, _, row) in all {
+                let Some(&position) = usize::try_from(number - 1).ok().and_then(|i| plain.get(i))
+                else {
+                    continue;
+                };
+                match row {
+                    Some(_) if last => stored_last.push(position),
+                    Some(_) => {}
+                    None => missing.push((position, first, last)),
+                }
+            }
+            stored_last.sort_unstable();
+            for group in bulk::group_by_defaulted::<M, Mysql>(batch, &stored_last) {
+                let items: Vec<&Item<M>> = group.iter().map(|&i| batch[i]).collect();
+                if !assigns_anything::<M, Mysql>(Values::Defaults(&items[0].1)) {
+                    continue;
+                }
+                let update = ValuesStatement::<M, Mysql, UpdateJoin>::new(&items);
+                let matched = session
+                    .execute(update)
+                    .await
+                    .map_err(classify::<M, Mysql>)?;
+                if matched < items.len() {
+                    return Err(Failure::RowChanged);
+                }
+            }
+            let mut created = vec![false; batch.len()];
+            if !missing.is_empty() {
+                let lookup_keys = unique_keys_of_lookup::<M, S>(session).await?;
+                check_database::<M, S>(session, database.as_deref().unwrap_or_default()).await?;
+                let lasts: Vec<&Item<M>> = missing
+                    .iter()
+                    .filter(|(_, _, last)| *last)
+                    .map(|&(position, _, _)| batch[position])
+                    .collect();
+                let insert = ValuesStatement::<M, Mysql, InsertRows>::new(&lasts);
+                match session.execute(insert).await {
+                    // Every missing key was inserted by us, once: its first item is the
+                    // creator.
+                    Ok(_) => {
+                        for &(position, first, _) in &missing {
+                            created[position] = first;
+                        }
+                    }
+                    Err(error) if is_lost_race(&error, &lookup_keys) => {
+                        return Err(Failure::RowChanged);
+                    }
+                    // A clash on another unique index names no item: answer them one by
+                    // one.
+                    Err(error) if is_duplicate(&error) => {
+                        one_by_one.extend(missing.iter().map(|&(position, _, _)| position));
+                    }
+                    Err(error) => return Err(classify::<M, Mysql>(error)),
+                }
+            }
+            one_by_one.sort_unstable();
+            let read_back: Vec<usize> = plain
+                .iter()
+                .copied()
+                .filter(|position| one_by_one.binary_search(position).is_err())
+                .collect();
+            if !read_back.is_empty() {
+                let items: Vec<&Item<M>> = read_back.iter().map(|&i| batch[i]).collect();
+                let read = ValuesStatement::<M, Mysql, ReadInserted>::new(&items);
+                let read: Vec<(i64, M)> = load_all::<M, _, _, _>(session, read).await?;
+                let read = read.into_iter().filter_map(|(number, row)| {
+                    let position = *read_back.get(usize::try_from(number - 1).ok()?)?;
+                    Some((number, created[position], row))
+                });
+                rows = bulk::renumber(read.collect(), &read_back);
+            }
+        }
+        let single = SingleCall(Bulk::UpdateOrCreate);
+        rows.extend(bulk::one_by_one(session, batch, one_by_one, single).await?);
+        Ok(rows)
+    }
+}
+
 /// The single call, for the items of a chunk answered one by one.
-struct SingleCall;
+struct SingleCall(Bulk);
 
 impl<M, S> ItemByItem<S, M> for SingleCall
 where
@@ -401,7 +585,19 @@ where
         key: &M::Key,
         values: &M::Values,
     ) -> Result<(M, bool), Error> {
-        retried(session, SelectInsertSelect::<M, _> { key, values }).await
+        match self.0 {
+            Bulk::GetOrCreate => retried(session, SelectInsertSelect::<M, _> { key, values }).await,
+            Bulk::UpdateOrCreate => {
+                let changes = Values::Defaults(values);
+                let attempt = UpdateInsertSelect::<M, _> {
+                    key,
+                    changes,
+                    changed: count_changes::<M, Mysql>(changes),
+                    values: LazyValues::new(|| None),
+                };
+                retried(session, attempt).await
+            }
+        }
     }
 }
 

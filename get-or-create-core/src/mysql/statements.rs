@@ -9,7 +9,7 @@ use diesel::sql_types::{BigInt, Bool, Nullable, Text};
 use diesel::{QueryResult, Selectable};
 
 use crate::model::{Columns, Model};
-use crate::sql::bulk::INPUT;
+use crate::sql::bulk::{push_input_assignments, InputColumns, Occurrence, INPUT};
 use crate::sql::bulk::{push_input_keys, push_key_order, push_keys_match, push_ord};
 use crate::sql::values::{push_rows, push_values_input, ValuesStatement};
 use crate::sql::{push_insert, push_key_match, push_update, RowType};
@@ -67,12 +67,12 @@ where
 /// exists.
 pub(crate) struct Update<'a, M: Model> {
     key: &'a M::Key,
-    changes: &'a M::Changeset,
+    changes: Values<'a, M>,
     table: <M::Table as QuerySource>::FromClause,
 }
 
 impl<'a, M: Model> Update<'a, M> {
-    pub(crate) fn new(key: &'a M::Key, changes: &'a M::Changeset) -> Self {
+    pub(crate) fn new(key: &'a M::Key, changes: Values<'a, M>) -> Self {
         Update {
             key,
             changes,
@@ -152,6 +152,7 @@ where
 /// ```sql
 /// WITH __goc_i(__goc_ord, <keys>) AS (SELECT 1, $1 UNION ALL SELECT 2, $2 ..)
 /// SELECT __goc_ord, row_number() OVER (PARTITION BY <keys> ORDER BY __goc_ord) = 1,
+///        row_number() OVER (PARTITION BY <keys> ORDER BY __goc_ord DESC) = 1,
 ///        DATABASE(), <model columns, NULL when missing>
 /// FROM __goc_i LEFT JOIN <table> ON <keys match>
 /// ORDER BY <keys>, __goc_ord [LOCK IN SHARE MODE]
@@ -176,9 +177,15 @@ where
     M: Model + Selectable<Mysql>,
     Option<M>: Selectable<Mysql>,
 {
-    /// The item's position in the chunk, whether it is the first with its key, the
-    /// database, the stored row if any.
-    type SqlType = (BigInt, Bool, Nullable<Text>, RowType<Option<M>, Mysql>);
+    /// The item's position in the chunk, whether it is the first and whether the last
+    /// with its key, the database, the stored row if any.
+    type SqlType = (
+        BigInt,
+        Bool,
+        Bool,
+        Nullable<Text>,
+        RowType<Option<M>, Mysql>,
+    );
 }
 
 impl<M, Lock> QueryFragment<Mysql> for ValuesStatement<'_, M, Mysql, ReadAll<Lock>>
@@ -190,15 +197,21 @@ where
 {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Mysql>) -> QueryResult<()> {
         out.unsafe_to_cache_prepared();
-        push_values_input::<M, Mysql>(self.items, &mut out)?;
+        push_values_input::<M, Mysql>(self.items, InputColumns::Key, &mut out)?;
         out.push_sql("SELECT ");
         push_ord(&mut out)?;
-        // Whether the item is the first of the chunk with its key: only it is inserted.
-        out.push_sql(", row_number() OVER (PARTITION BY ");
-        push_input_keys::<M, Mysql>(&mut out)?;
-        out.push_sql(" ORDER BY ");
-        push_ord(&mut out)?;
-        out.push_sql(") = 1, DATABASE(), ");
+        // Whether the item is the first, and the last, of the chunk with its key:
+        // `get_or_create_many` inserts the first, `update_or_create_many` writes the
+        // last's values.
+        for occurrence in [Occurrence::First, Occurrence::Last] {
+            out.push_sql(", row_number() OVER (PARTITION BY ");
+            push_input_keys::<M, Mysql>(&mut out)?;
+            out.push_sql(" ORDER BY ");
+            push_ord(&mut out)?;
+            out.push_sql(occurrence.direction());
+            out.push_sql(") = 1");
+        }
+        out.push_sql(", DATABASE(), ");
         // `Option<M>`'s selection is `M`'s, read as nullable: the same SQL.
         self.selection.walk_ast(out.reborrow())?;
         out.push_sql(" FROM ");
@@ -207,7 +220,7 @@ where
         self.from.walk_ast(out.reborrow())?;
         out.push_sql(" ON ");
         push_keys_match::<M, Mysql, _>(&self.from, &mut out)?;
-        push_key_order::<M, Mysql>(&mut out)?;
+        push_key_order::<M, Mysql>(Occurrence::First, &mut out)?;
         out.push_sql(Lock::SQL);
         Ok(())
     }
@@ -243,7 +256,7 @@ where
 {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Mysql>) -> QueryResult<()> {
         out.unsafe_to_cache_prepared();
-        push_values_input::<M, Mysql>(self.items, &mut out)?;
+        push_values_input::<M, Mysql>(self.items, InputColumns::Key, &mut out)?;
         out.push_sql("SELECT ");
         push_ord(&mut out)?;
         out.push_sql(", ");
@@ -254,5 +267,40 @@ where
         self.from.walk_ast(out.reborrow())?;
         out.push_sql(" ON ");
         push_keys_match::<M, Mysql, _>(&self.from, &mut out)
+    }
+}
+
+/// `UPDATE <table> JOIN (WITH __goc_i(..) AS (SELECT 1, $1, .. UNION ALL ..) SELECT * FROM
+/// __goc_i) AS __goc_i ON <keys match> SET <default column> = __goc_i.__goc_v0, ..,
+/// <on_update expressions>`: sets each stored key of an `update_or_create_many` chunk to
+/// its last item's values. Its items have distinct keys, all stored, and all leave the
+/// same columns to their stored values (see `defaulted_columns`); its count of matched
+/// rows says whether each one still was.
+pub(crate) struct UpdateJoin;
+
+impl<M> QueryFragment<Mysql> for ValuesStatement<'_, M, Mysql, UpdateJoin>
+where
+    M: Columns<Mysql> + Selectable<Mysql>,
+    <M::Table as QuerySource>::FromClause: QueryFragment<Mysql>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Mysql>) -> QueryResult<()> {
+        out.unsafe_to_cache_prepared();
+        let Some(first) = self.items.first() else {
+            return Err(diesel::result::Error::QueryBuilderError(
+                "get-or-create: an update of no rows".into(),
+            ));
+        };
+        out.push_sql("UPDATE ");
+        self.from.walk_ast(out.reborrow())?;
+        out.push_sql(" JOIN (");
+        push_values_input::<M, Mysql>(self.items, InputColumns::Insert, &mut out)?;
+        out.push_sql("SELECT * FROM ");
+        out.push_identifier(INPUT)?;
+        out.push_sql(") AS ");
+        out.push_identifier(INPUT)?;
+        out.push_sql(" ON ");
+        push_keys_match::<M, Mysql, _>(&self.from, &mut out)?;
+        out.push_sql(" SET ");
+        push_input_assignments::<M, Mysql>(Values::Defaults(&first.1), &mut out)
     }
 }

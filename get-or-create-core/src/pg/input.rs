@@ -25,21 +25,13 @@ use diesel::serialize::{self, Output, ToSql};
 use diesel::sql_types::{Array, HasSqlType};
 use diesel::{Column, Expression, QueryResult};
 
-use crate::model::{Columns, KeyBind, KeyField, KeyVisitor, Model, ValueBind, ValueField};
 use crate::model::ValueVisitor;
-use crate::sql::bulk::{key_input, push_key_input_names, INPUT, ORD};
+use crate::model::{Columns, KeyBind, KeyField, KeyVisitor, Model, ValueBind, ValueField};
+use crate::sql::bulk::{key_input, push_key_input_names, push_value_input_names, value_input};
+use crate::sql::bulk::{InputColumns, INPUT, ORD};
 use crate::sql::{for_each_key_column, for_each_written_column, push_default_values};
 use crate::sql::{push_key_values, Defaulted, Separator, Values};
 use crate::strategy::Item;
-
-/// Which of the items' values an input relation carries.
-#[derive(Clone, Copy)]
-pub(crate) enum InputColumns {
-    /// The lookup fields', to read the stored rows of the keys.
-    Key,
-    /// Every column an insert writes, to insert.
-    Insert,
-}
 
 /// The items of a bulk chunk.
 pub(crate) struct Batch<'a, M: Model>(pub(crate) &'a [&'a Item<M>]);
@@ -52,7 +44,7 @@ impl<M: Model> fmt::Debug for Batch<'_, M> {
 
 impl<'a, M: Model> Batch<'a, M> {
     /// The values of the chunk's first item, which say which value columns it writes.
-    fn first_values(&self) -> QueryResult<Values<'a, M>> {
+    pub(crate) fn first_values(&self) -> QueryResult<Values<'a, M>> {
         match self.0.first() {
             Some(item) => Ok(Values::Defaults(&item.1)),
             None => Err(diesel::result::Error::QueryBuilderError(
@@ -161,11 +153,6 @@ where
     Ok(())
 }
 
-/// The input column of the `index`th written default field.
-fn value_input(index: usize) -> String {
-    format!("__goc_v{index}")
-}
-
 /// `"__goc_k0", .., "__goc_v0", ..`: the names of the input's columns.
 fn push_input_names<M: Columns<Pg>>(
     batch: &Batch<'_, M>,
@@ -174,15 +161,8 @@ fn push_input_names<M: Columns<Pg>>(
 ) -> QueryResult<()> {
     push_key_input_names::<M, Pg>(out)?;
     if let InputColumns::Insert = columns {
-        let mut index = 0;
-        for_each_written_column::<M, Pg>(batch.first_values()?, |_, written| {
-            if written {
-                out.push_sql(", ");
-                out.push_identifier(&value_input(index))?;
-                index += 1;
-            }
-            Ok(())
-        })?;
+        out.push_sql(", ");
+        push_value_input_names::<M, Pg>(batch.first_values()?, out)?;
     }
     Ok(())
 }

@@ -34,7 +34,7 @@
 //! requires of every unique index). The bulk insert reads the table as an anti-join
 //! (`LEFT JOIN .. WHERE .. IS NULL`), which Citus runs shard by shard.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use diesel::deserialize::FromSqlRow;
 use diesel::expression::QueryMetadata;
@@ -48,15 +48,15 @@ mod input;
 mod statements;
 mod unique_key;
 
-use statements::{DoNothing, Insert, InsertMissing, Raise, ReadKeys};
+use statements::{DoNothing, Insert, InsertMissing, Raise, ReadKeys, UpdateFromInput};
 
-use crate::flow::bulk::{self, ChunkAttempt, ItemByItem, Numbered};
+use crate::flow::bulk::{self, Bulk, ChunkAttempt, ItemByItem, Numbered};
 use crate::flow::select_then_insert::{self, Inserter};
 use crate::flow::{classify, load_all, BackendErrors, Dialect, Failure, Named, Stored};
-use crate::model::Model;
+use crate::model::{Columns, Model};
 use crate::session::Session;
-use crate::sql::bulk::NullSafeEq;
-use crate::sql::{insert_column_count, RowType, Values};
+use crate::sql::bulk::{NullSafeEq, Occurrence};
+use crate::sql::{assigns_anything, insert_column_count, RowType, Values};
 use crate::strategy::{Item, Strategy};
 use crate::Error;
 
@@ -67,6 +67,15 @@ const CHUNK_LEN: usize = 10_000;
 /// PostgreSQL's limit on the bind parameters of one statement, which bounds a chunk sent
 /// as rows (a model with an array column, see `input.rs`).
 const MAX_BINDS: usize = 65_535;
+
+/// The items per chunk of a bulk call: see [`CHUNK_LEN`] and [`MAX_BINDS`].
+fn chunk_len<M: Columns<Pg>>() -> usize {
+    if input::sent_as_rows::<M>() {
+        CHUNK_LEN.min(MAX_BINDS / insert_column_count::<M, Pg>().max(1))
+    } else {
+        CHUNK_LEN
+    }
+}
 
 impl<M> Strategy<M> for Pg
 where
@@ -107,12 +116,23 @@ where
     where
         S: Session<Backend = Self>,
     {
-        let chunk_len = if input::sent_as_rows::<M>() {
-            CHUNK_LEN.min(MAX_BINDS / insert_column_count::<M, Pg>().max(1))
-        } else {
-            CHUNK_LEN
-        };
-        bulk::run(session, items, chunk_len, InsertThenRead).await
+        bulk::run(session, items, chunk_len::<M>(), Chunk(Bulk::GetOrCreate)).await
+    }
+
+    async fn update_or_create_many<S>(
+        session: &mut S,
+        items: &[Item<M>],
+    ) -> Result<Vec<(M, bool)>, Error>
+    where
+        S: Session<Backend = Self>,
+    {
+        bulk::run(
+            session,
+            items,
+            chunk_len::<M>(),
+            Chunk(Bulk::UpdateOrCreate),
+        )
+        .await
     }
 
     async fn update_or_create<S, F>(
@@ -244,13 +264,19 @@ where
         .map_err(classify::<M, Pg>)
 }
 
-/// One attempt of a bulk chunk: [`InsertMissing`] (once per set of columns the items leave
-/// to their `DEFAULT`, usually once), then [`ReadKeys`]. An item's row is created by this
-/// call when an insert returned its identity and the item is the first of that insert's
-/// items with that row.
-struct InsertThenRead;
+/// One attempt of a bulk chunk of `get_or_create_many` or `update_or_create_many`.
+///
+/// `update_or_create_many` first sets each stored key to its last item's values
+/// ([`UpdateFromInput`]), which answers those items. Then, for the items still to answer,
+/// [`InsertMissing`] (once per set of columns the items leave to their `DEFAULT`, usually
+/// once) and [`ReadKeys`]. An item's row is created by this call when an insert returned
+/// its identity and the item is the first of that insert's items with that row. An item
+/// left without a row (its key holds a `NULL`; its insert met a clash the read cannot
+/// explain; for `update_or_create_many`, its row was stored by a concurrent caller after
+/// the update) is answered by the single call.
+struct Chunk(Bulk);
 
-impl<M, S> ChunkAttempt<S, M> for InsertThenRead
+impl<M, S> ChunkAttempt<S, M> for Chunk
 where
     S: Session<Backend = Pg>,
     M: Stored<Pg> + Model<Table: Table<PrimaryKey: QueryFragment<Pg> + Send>>,
@@ -266,57 +292,127 @@ where
         batch: &[&Item<M>],
         _attempt: u32,
     ) -> Result<Vec<Numbered<M>>, Failure> {
-        let (plain, _) = bulk::split_null_keys::<M, Pg>(batch);
+        let (mut pending, _) = bulk::split_null_keys::<M, Pg>(batch);
         let mut rows = Vec::with_capacity(batch.len());
-        if !plain.is_empty() {
+        let mut updated: HashSet<String> = HashSet::new();
+        if !pending.is_empty() {
             unique_key::check_before_insert::<M, S>(session).await?;
-            let groups = bulk::group_by_defaulted::<M, Pg>(batch, &plain);
-            let mut group_of = vec![0; batch.len()];
-            let mut inserted: HashMap<String, usize> = HashMap::new();
-            for (number, group) in groups.iter().enumerate() {
+        }
+        if self.0 == Bulk::UpdateOrCreate && !pending.is_empty() {
+            for group in bulk::group_by_defaulted::<M, Pg>(batch, &pending) {
                 let items: Vec<&Item<M>> = group.iter().map(|&i| batch[i]).collect();
-                let rows: Vec<(u32, String, bool)> =
-                    load_all::<M, _, _, _>(session, InsertMissing::<M>::new(&items)).await?;
-                if let Some((table, _, _)) = rows.first() {
-                    unique_key::check_table::<M, S>(session, *table).await?;
+                if !assigns_anything::<M, Pg>(Values::Defaults(&items[0].1)) {
+                    continue;
                 }
-                if rows.iter().any(|(_, _, in_filter)| !in_filter) {
-                    return Err(outside_filter::<M>());
-                }
-                inserted.extend(rows.into_iter().map(|(_, identity, _)| (identity, number)));
-                for &position in group {
-                    group_of[position] = number;
-                }
+                let update = UpdateFromInput::<M>::new(&items);
+                let stored: Vec<(i64, String, M)> = load_all::<M, _, _, _>(session, update).await?;
+                let stored = stored.into_iter().map(|(number, identity, row)| {
+                    updated.insert(identity);
+                    (number, false, row)
+                });
+                rows.extend(bulk::renumber(stored.collect(), &group));
             }
-            let items: Vec<&Item<M>> = plain.iter().map(|&i| batch[i]).collect();
-            let read: Vec<(i64, String, M)> =
-                load_all::<M, _, _, _>(session, ReadKeys::<M>::new(&items)).await?;
-            let group = |number: i64| {
-                let position = plain.get(usize::try_from(number - 1).ok()?)?;
-                group_of.get(*position).copied()
+            let answered: HashSet<i64> = rows.iter().map(|(number, _, _)| *number).collect();
+            pending.retain(|&i| !answered.contains(&(i64::try_from(i).unwrap_or(i64::MAX) + 1)));
+        }
+        if !pending.is_empty() {
+            let occurrence = match self.0 {
+                Bulk::GetOrCreate => Occurrence::First,
+                Bulk::UpdateOrCreate => Occurrence::Last,
             };
-            rows = bulk::renumber(bulk::first_of_each_row(read, &inserted, group), &plain);
-        }
-        // An item with no row met a clash the read cannot explain (a different row on
-        // another unique index, or a row deleted meanwhile), or has a `NULL` in its key:
-        // the single call answers it.
-        let mut answered = vec![false; batch.len()];
-        for (number, _, _) in &rows {
-            if let Some(flag) = usize::try_from(number - 1)
-                .ok()
-                .and_then(|i| answered.get_mut(i))
+            for (number, created, ours, identity, row) in
+                insert_missing_then_read::<M, S>(session, batch, &pending, occurrence).await?
             {
-                *flag = true;
+                // A stored row is the answer of `get_or_create_many`; of
+                // `update_or_create_many`, only if this call wrote it (or has nothing to
+                // write to it).
+                let answered = self.0 == Bulk::GetOrCreate
+                    || ours
+                    || updated.contains(&identity)
+                    || usize::try_from(number - 1)
+                        .ok()
+                        .and_then(|i| batch.get(i))
+                        .is_some_and(|item| !assigns_anything::<M, Pg>(Values::Defaults(&item.1)));
+                if answered {
+                    rows.push((number, created, row));
+                }
             }
         }
-        let unanswered: Vec<usize> = (0..batch.len()).filter(|&i| !answered[i]).collect();
-        rows.extend(bulk::one_by_one(session, batch, unanswered, SingleCall).await?);
+        let answered: HashSet<i64> = rows.iter().map(|(number, _, _)| *number).collect();
+        let unanswered = (0..batch.len())
+            .filter(|&i| !answered.contains(&(i64::try_from(i).unwrap_or(i64::MAX) + 1)));
+        rows.extend(bulk::one_by_one(session, batch, unanswered, SingleCall(self.0)).await?);
         Ok(rows)
     }
 }
 
+/// [`InsertMissing`] for the items of `batch` at `positions` (per set of columns they
+/// leave to their `DEFAULT`), then [`ReadKeys`]: each item's stored row, numbered by its
+/// position in `batch` (from 1), whether this call created it from this item, whether an
+/// insert of this call wrote it, and its identity.
+async fn insert_missing_then_read<M, S>(
+    session: &mut S,
+    batch: &[&Item<M>],
+    positions: &[usize],
+    occurrence: Occurrence,
+) -> Result<Vec<(i64, bool, bool, String, M)>, Failure>
+where
+    S: Session<Backend = Pg>,
+    M: Stored<Pg> + Model<Table: Table<PrimaryKey: QueryFragment<Pg> + Send>>,
+    Pg: Dialect<M> + QueryMetadata<(BigInt, Text, RowType<M, Pg>)>,
+    (i64, String, M): FromSqlRow<(BigInt, Text, RowType<M, Pg>), Pg>,
+{
+    let mut group_of = vec![0; batch.len()];
+    let mut inserted: HashMap<String, usize> = HashMap::new();
+    for (number, group) in bulk::group_by_defaulted::<M, Pg>(batch, positions)
+        .into_iter()
+        .enumerate()
+    {
+        let items: Vec<&Item<M>> = group.iter().map(|&i| batch[i]).collect();
+        let insert = InsertMissing::<M>::new(&items, occurrence);
+        let rows: Vec<(u32, String, bool)> = load_all::<M, _, _, _>(session, insert).await?;
+        if let Some((table, _, _)) = rows.first() {
+            unique_key::check_table::<M, S>(session, *table).await?;
+        }
+        if rows.iter().any(|(_, _, in_filter)| !in_filter) {
+            return Err(outside_filter::<M>());
+        }
+        inserted.extend(rows.into_iter().map(|(_, identity, _)| (identity, number)));
+        for position in group {
+            group_of[position] = number;
+        }
+    }
+    let items: Vec<&Item<M>> = positions.iter().map(|&i| batch[i]).collect();
+    let read: Vec<(i64, String, M)> =
+        load_all::<M, _, _, _>(session, ReadKeys::<M>::new(&items)).await?;
+    let written: Vec<(bool, String)> = read
+        .iter()
+        .map(|(_, identity, _)| (inserted.contains_key(identity), identity.clone()))
+        .collect();
+    let group = |number: i64| {
+        let position = positions.get(usize::try_from(number - 1).ok()?)?;
+        group_of.get(*position).copied()
+    };
+    // `first_of_each_row` keeps the order of the rows it is given.
+    let rows = bulk::first_of_each_row(read, &inserted, group);
+    Ok(rows
+        .into_iter()
+        .zip(written)
+        .filter_map(|((number, created, row), (ours, identity))| {
+            let position = positions.get(usize::try_from(number - 1).ok()?)?;
+            Some((
+                i64::try_from(*position).ok()? + 1,
+                created,
+                ours,
+                identity,
+                row,
+            ))
+        })
+        .collect())
+}
+
 /// The single call, for the items of a chunk answered one by one.
-struct SingleCall;
+struct SingleCall(Bulk);
 
 impl<M, S> ItemByItem<S, M> for SingleCall
 where
@@ -331,7 +427,12 @@ where
         key: &M::Key,
         values: &M::Values,
     ) -> Result<(M, bool), Error> {
-        select_then_insert::get_or_create_item(session, key, values).await
+        match self.0 {
+            Bulk::GetOrCreate => select_then_insert::get_or_create_item(session, key, values).await,
+            Bulk::UpdateOrCreate => {
+                select_then_insert::update_or_create_item(session, key, values).await
+            }
+        }
     }
 }
 

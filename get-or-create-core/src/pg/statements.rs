@@ -9,9 +9,10 @@ use diesel::query_source::QuerySource;
 use diesel::sql_types::{BigInt, Bool, Oid, Text};
 use diesel::{QueryResult, Selectable, Table};
 
-use super::input::{push_input, push_input_values, Batch, InputColumns};
+use super::input::{push_input, push_input_values, Batch};
 use crate::model::{Columns, Model};
-use crate::sql::bulk::{push_key_order, push_keys_match, push_ord};
+use crate::sql::bulk::{push_input_assignments, push_input_keys, push_key_order};
+use crate::sql::bulk::{push_keys_match, push_ord, InputColumns, Occurrence};
 use crate::sql::{push_filter, push_insert, push_insert_columns, push_key_columns};
 use crate::sql::{push_key_targets, push_on_create, Defaulted, RowType, StatementId, Values};
 use crate::strategy::Item;
@@ -203,27 +204,31 @@ where
 /// INSERT INTO <table> (<insert columns>)
 /// SELECT __goc_i.*, <on_create expressions> FROM UNNEST($1, ..) WITH ORDINALITY AS __goc_i(..)
 /// LEFT JOIN <table> ON <keys match> [AND (<filter>)] WHERE <table>.ctid IS NULL
-/// ORDER BY <keys>, __goc_ord
+/// ORDER BY <keys>, __goc_ord [DESC]
 /// ON CONFLICT DO NOTHING
 /// RETURNING tableoid, ROW(<primary key>)::text, <in filter>
 /// ```
 ///
 /// The anti-join leaves out the keys that are stored, so a hit consumes no sequence
 /// value; an item whose key another item of the chunk shares is inserted once, the first
-/// (the later ones meet the first one's row and do nothing); the key order makes
+/// in the order (the later ones meet its row and do nothing): the first occurrence for
+/// `get_or_create_many`, the last for `update_or_create_many`; the key order makes
 /// concurrent bulk inserts wait for each other rather than deadlock. It reads the table
 /// once, as a join, which Citus runs shard by shard. Its items all leave the same columns
 /// to their `DEFAULT`, which an `INSERT .. SELECT` cannot write per row.
 pub(crate) struct InsertMissing<'a, M: Model> {
     batch: Batch<'a, M>,
+    occurrence: Occurrence,
     primary_key: <M::Table as Table>::PrimaryKey,
     from: <M::Table as QuerySource>::FromClause,
 }
 
 impl<'a, M: Model> InsertMissing<'a, M> {
-    pub(crate) fn new(items: &'a [&'a Item<M>]) -> Self {
+    /// The insert of `items`, each key once, from the items `occurrence` names.
+    pub(crate) fn new(items: &'a [&'a Item<M>], occurrence: Occurrence) -> Self {
         InsertMissing {
             batch: Batch(items),
+            occurrence,
             primary_key: M::Table::default().primary_key(),
             from: M::Table::default().from_clause(),
         }
@@ -271,7 +276,7 @@ where
         out.push_sql(" WHERE ");
         self.from.walk_ast(out.reborrow())?;
         out.push_sql(".ctid IS NULL");
-        push_key_order::<M, Pg>(&mut out)?;
+        push_key_order::<M, Pg>(self.occurrence, &mut out)?;
         out.push_sql(" ON CONFLICT DO NOTHING RETURNING tableoid, ");
         push_identity(&self.primary_key, &mut out)?;
         out.push_sql(", ");
@@ -338,5 +343,78 @@ where
         out.push_sql(" ON ");
         push_keys_match::<M, Pg, _>(&self.from, &mut out)?;
         push_filter::<M, Pg>(" AND ", &mut out)
+    }
+}
+
+/// The update of a bulk `update_or_create_many` chunk, its first statement:
+///
+/// ```sql
+/// UPDATE <table> SET <default column> = __goc_i.__goc_v0, .., <on_update expressions>
+/// FROM (SELECT DISTINCT ON (<keys>) * FROM UNNEST($1, ..) WITH ORDINALITY AS __goc_i(..)
+///       ORDER BY <keys>, __goc_ord DESC) AS __goc_i
+/// WHERE <keys match> [AND (<filter>)]
+/// RETURNING __goc_i.__goc_ord, ROW(<primary key>)::text, <model columns>
+/// ```
+///
+/// Each stored key is set to the values of its last item, once; the rows it returns
+/// answer those items. Its items all leave the same columns to their stored values (see
+/// `defaulted_columns`). One statement, reading the table once, as a join.
+pub(crate) struct UpdateFromInput<'a, M: Model + Selectable<Pg>> {
+    batch: Batch<'a, M>,
+    primary_key: <M::Table as Table>::PrimaryKey,
+    from: <M::Table as QuerySource>::FromClause,
+    selection: M::SelectExpression,
+}
+
+impl<'a, M: Model + Selectable<Pg>> UpdateFromInput<'a, M> {
+    pub(crate) fn new(items: &'a [&'a Item<M>]) -> Self {
+        UpdateFromInput {
+            batch: Batch(items),
+            primary_key: M::Table::default().primary_key(),
+            from: M::Table::default().from_clause(),
+            selection: M::construct_selection(),
+        }
+    }
+}
+
+impl<M: Model + Selectable<Pg>> QueryId for UpdateFromInput<'_, M> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<M: Model + Selectable<Pg>> Query for UpdateFromInput<'_, M> {
+    /// The item's position in the chunk, its row's identity, the row.
+    type SqlType = (BigInt, Text, RowType<M, Pg>);
+}
+
+impl<M> QueryFragment<Pg> for UpdateFromInput<'_, M>
+where
+    M: Columns<Pg> + Selectable<Pg>,
+    M::SelectExpression: QueryFragment<Pg>,
+    <M::Table as QuerySource>::FromClause: QueryFragment<Pg>,
+    <M::Table as Table>::PrimaryKey: QueryFragment<Pg>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        out.unsafe_to_cache_prepared();
+        out.push_sql("UPDATE ");
+        self.from.walk_ast(out.reborrow())?;
+        out.push_sql(" SET ");
+        push_input_assignments::<M, Pg>(self.batch.first_values()?, &mut out)?;
+        out.push_sql(" FROM (SELECT DISTINCT ON (");
+        push_input_keys::<M, Pg>(&mut out)?;
+        out.push_sql(") *");
+        push_input(&self.batch, InputColumns::Insert, &mut out)?;
+        push_key_order::<M, Pg>(Occurrence::Last, &mut out)?;
+        out.push_sql(") AS ");
+        out.push_identifier(crate::sql::bulk::INPUT)?;
+        out.push_sql(" WHERE ");
+        push_keys_match::<M, Pg, _>(&self.from, &mut out)?;
+        push_filter::<M, Pg>(" AND ", &mut out)?;
+        out.push_sql(" RETURNING ");
+        push_ord(&mut out)?;
+        out.push_sql(", ");
+        push_identity(&self.primary_key, &mut out)?;
+        out.push_sql(", ");
+        self.selection.walk_ast(out.reborrow())
     }
 }

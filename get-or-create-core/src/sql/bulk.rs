@@ -12,13 +12,83 @@ use diesel::backend::Backend;
 use diesel::query_builder::{AstPass, QueryFragment};
 use diesel::QueryResult;
 
-use super::{for_each_key_column, KeyColumn, Separator};
+use super::{for_each_key_column, for_each_written_column, KeyColumn, Separator, Values};
 use crate::model::Columns;
 
 /// The relation of the chunk's items.
 pub(crate) const INPUT: &str = "__goc_i";
 /// The 1-based position of an item in the chunk.
 pub(crate) const ORD: &str = "__goc_ord";
+
+/// Which of the items' values an input relation carries.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum InputColumns {
+    /// The lookup fields', to read the stored rows of the keys.
+    Key,
+    /// Every column an insert writes, to insert or update.
+    Insert,
+}
+
+/// The input column of the `index`th written default field.
+pub(crate) fn value_input(index: usize) -> String {
+    format!("__goc_v{index}")
+}
+
+/// `"__goc_v0", "__goc_v1", ..`: the names of the input's default columns, one per column
+/// `values` writes (the input's items all write the same columns).
+pub(crate) fn push_value_input_names<M, DB>(
+    values: Values<'_, M>,
+    out: &mut AstPass<'_, '_, DB>,
+) -> QueryResult<()>
+where
+    M: Columns<DB>,
+    DB: Backend,
+{
+    let mut comma = Separator::new(", ");
+    let mut index = 0;
+    for_each_written_column::<M, DB>(values, |_, written| {
+        if written {
+            comma.push(out);
+            out.push_identifier(&value_input(index))?;
+            index += 1;
+        }
+        Ok(())
+    })
+}
+
+/// `"d1" = "__goc_i"."__goc_v0", .., "s1" = <on_update>`: an update's assignments from the
+/// input's columns, those `values` writes (see [`assigns_anything`](super::assigns_anything)
+/// for whether there are any).
+pub(crate) fn push_input_assignments<M, DB>(
+    values: Values<'_, M>,
+    out: &mut AstPass<'_, '_, DB>,
+) -> QueryResult<()>
+where
+    M: Columns<DB>,
+    DB: Backend,
+{
+    let mut comma = Separator::new(", ");
+    let mut index = 0;
+    for_each_written_column::<M, DB>(values, |name, written| {
+        if written {
+            comma.push(out);
+            out.push_identifier(name)?;
+            out.push_sql(" = ");
+            push_input_column(out, &value_input(index))?;
+            index += 1;
+        }
+        Ok(())
+    })?;
+    for column in M::SQL_COLUMNS {
+        if let Some(expression) = column.on_update {
+            comma.push(out);
+            out.push_identifier(column.name)?;
+            out.push_sql(" = ");
+            out.push_sql(expression);
+        }
+    }
+    Ok(())
+}
 
 /// The input column of the `index`th lookup field.
 pub(crate) fn key_input(index: usize) -> String {
@@ -101,7 +171,6 @@ where
 
 /// `f(__goc_i.__goc_k0), __goc_i.__goc_k1 COLLATE "c", ..`: the items' keys as the unique
 /// index compares them, so that two spellings of one key count as one.
-#[cfg(any(feature = "postgres", feature = "mysql"))]
 pub(crate) fn push_input_keys<M, DB>(out: &mut AstPass<'_, '_, DB>) -> QueryResult<()>
 where
     M: Columns<DB>,
@@ -115,11 +184,35 @@ where
     })
 }
 
-/// ` ORDER BY <keys>, __goc_ord`: the items in key order, first occurrence first.
-/// Concurrent bulk inserts that take their row locks in the same order wait for each
-/// other instead of deadlocking.
 #[cfg(any(feature = "postgres", feature = "mysql"))]
-pub(crate) fn push_key_order<M, DB>(out: &mut AstPass<'_, '_, DB>) -> QueryResult<()>
+/// Which of the items that share a key a bulk statement takes: `get_or_create_many`
+/// creates a row from the first, `update_or_create_many` leaves it with the last (as a
+/// loop of single calls would).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Occurrence {
+    First,
+    Last,
+}
+
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+impl Occurrence {
+    /// The direction of `__goc_ord` that puts the occurrence taken first.
+    pub(crate) fn direction(self) -> &'static str {
+        match self {
+            Occurrence::First => "",
+            Occurrence::Last => " DESC",
+        }
+    }
+}
+
+/// ` ORDER BY <keys>, __goc_ord [DESC]`: the items in key order, the occurrence taken
+/// first. Concurrent bulk statements that take their row locks in the same order wait for
+/// each other instead of deadlocking.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+pub(crate) fn push_key_order<M, DB>(
+    occurrence: Occurrence,
+    out: &mut AstPass<'_, '_, DB>,
+) -> QueryResult<()>
 where
     M: Columns<DB>,
     DB: Backend,
@@ -127,7 +220,9 @@ where
     out.push_sql(" ORDER BY ");
     push_input_keys::<M, DB>(out)?;
     out.push_sql(", ");
-    push_input_column(out, ORD)
+    push_input_column(out, ORD)?;
+    out.push_sql(occurrence.direction());
+    Ok(())
 }
 
 /// `__goc_i.__goc_ord`

@@ -307,6 +307,22 @@ where
     M::visit_values(&mut Written(values, f))
 }
 
+/// Whether an update from `values` writes anything: a field it does not leave to the
+/// stored value, or an `on_update` expression.
+pub(crate) fn assigns_anything<M, DB>(values: Values<'_, M>) -> bool
+where
+    M: Columns<DB>,
+    DB: Backend,
+{
+    let mut any = M::SQL_COLUMNS.iter().any(|c| c.on_update.is_some());
+    // Looking cannot fail.
+    let _ = for_each_written_column::<M, DB>(values, |_, written| {
+        any |= written;
+        Ok(())
+    });
+    any
+}
+
 /// Which default columns `values` leaves to their `DEFAULT`, one flag per default field:
 /// the items of a bulk insert are grouped by it, since each statement lists its columns
 /// once for all its rows.
@@ -438,13 +454,28 @@ where
     M::visit_key(&mut KeyValues::<M, DB> { key, out, comma })
 }
 
-/// Where the default columns' values of an insert come from.
+/// Where the default columns' values of an insert or an update come from.
 pub(crate) enum Values<'a, M: Model> {
-    /// `get_or_create`: the defaults.
+    /// The defaults: every field, in an insert or an update.
     Defaults(&'a M::Values),
-    /// `update_or_create`: each field's change, or else its default (`None` when every
-    /// field is changed).
+    /// `update_or_create_with`: each field's change; in an insert, each unchanged field's
+    /// default (`None` when every field is changed).
     Changed(&'a M::Changeset, Option<&'a M::Values>),
+}
+
+impl<'a, M: Model> Values<'a, M> {
+    /// The values a row created from these changes takes: the changes, and for the
+    /// fields not changed (as `changed` counted them) `defaults()`, called only then.
+    pub(crate) fn for_insert(
+        self,
+        changed: Changed,
+        defaults: impl FnOnce() -> Option<&'a M::Values>,
+    ) -> Self {
+        match self {
+            Values::Changed(changes, _) if !changed.all() => Values::Changed(changes, defaults()),
+            values => values,
+        }
+    }
 }
 
 // Not derived: a derive would require `M: Copy`, but only references are copied.
@@ -454,6 +485,15 @@ impl<M: Model> Clone for Values<'_, M> {
     }
 }
 impl<M: Model> Copy for Values<'_, M> {}
+
+/// The value an update sets a default field to: its change (every field is changed by
+/// [`Values::Defaults`]).
+fn change_of<M: ValueField<Col>, Col>(changes: Values<'_, M>) -> Option<&M::Value> {
+    match changes {
+        Values::Defaults(values) => Some(M::get(values)),
+        Values::Changed(changes, _) => M::change(changes),
+    }
+}
 
 /// The value a default field takes in an insert from `values`: its change, or else its
 /// default.
@@ -541,7 +581,7 @@ where
 /// expression. A changed field whose `None` means the column's `DEFAULT` keeps the stored
 /// value, as in Diesel's `AsChangeset` (SQLite has no `SET column = DEFAULT`).
 pub(crate) fn push_assignments<'b, M, DB>(
-    changes: &'b M::Changeset,
+    changes: Values<'b, M>,
     out: &mut AstPass<'_, 'b, DB>,
 ) -> QueryResult<()>
 where
@@ -549,7 +589,7 @@ where
     DB: Backend,
 {
     struct Assignments<'a, 'o, 'b, M: Model, DB: Backend> {
-        changes: &'b M::Changeset,
+        changes: Values<'b, M>,
         out: &'a mut AstPass<'o, 'b, DB>,
         comma: &'a mut Separator,
     }
@@ -561,7 +601,7 @@ where
             <M as ValueField<Col>>::Value: ValueBind<Col, DB, <M as ValueField<Col>>::Spelled>,
             DB: HasSqlType<SqlTypeOf<Col>>,
         {
-            let written = <M as ValueField<Col>>::change(self.changes)
+            let written = change_of::<M, Col>(self.changes)
                 .and_then(|value| ValueBind::<Col, DB, _>::written(value));
             let Some(value) = written else {
                 return Ok(());
@@ -590,13 +630,13 @@ where
 }
 
 /// Which fields `changes` changes, and how many default fields the model has.
-pub(crate) fn count_changes<M, DB>(changes: &M::Changeset) -> Changed
+pub(crate) fn count_changes<M, DB>(changes: Values<'_, M>) -> Changed
 where
     M: Columns<DB>,
     DB: Backend,
 {
     struct Count<'c, M: Model> {
-        changes: &'c M::Changeset,
+        changes: Values<'c, M>,
         counted: Changed,
     }
     impl<M: Model, DB: Backend> ValueVisitor<M, DB> for Count<'_, M> {
@@ -607,7 +647,7 @@ where
             <M as ValueField<Col>>::Value: ValueBind<Col, DB, <M as ValueField<Col>>::Spelled>,
             DB: HasSqlType<SqlTypeOf<Col>>,
         {
-            let change = <M as ValueField<Col>>::change(self.changes);
+            let change = change_of::<M, Col>(self.changes);
             self.counted.fields += 1;
             self.counted.given += usize::from(change.is_some());
             self.counted.written += usize::from(
@@ -735,7 +775,7 @@ where
 pub(crate) fn push_update<'b, M, DB>(
     table: &'b <M::Table as QuerySource>::FromClause,
     key: &'b M::Key,
-    changes: &'b M::Changeset,
+    changes: Values<'b, M>,
     out: &mut AstPass<'_, 'b, DB>,
 ) -> QueryResult<()>
 where

@@ -8,14 +8,14 @@ use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::query_source::QuerySource;
 use diesel::{QueryResult, Selectable};
 
-use super::{push_update, RowType};
+use super::{push_update, RowType, Values};
 use crate::model::{Columns, Model};
 
 /// `UPDATE <table> SET <changes> WHERE <key> AND <exactly one row matches> RETURNING
 /// <model columns>`: the updated row, or nothing.
 pub(crate) struct UpdateReturning<'a, M: Model + Selectable<DB>, DB: Backend> {
     key: &'a M::Key,
-    changes: &'a M::Changeset,
+    changes: Values<'a, M>,
     table: <M::Table as QuerySource>::FromClause,
     selection: M::SelectExpression,
     _marker: PhantomData<fn() -> DB>,
@@ -26,7 +26,7 @@ where
     M: Model + Selectable<DB>,
     DB: Backend,
 {
-    pub(crate) fn new(key: &'a M::Key, changes: &'a M::Changeset) -> Self {
+    pub(crate) fn new(key: &'a M::Key, changes: Values<'a, M>) -> Self {
         UpdateReturning {
             key,
             changes,

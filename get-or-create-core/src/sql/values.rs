@@ -8,8 +8,9 @@ use diesel::query_builder::{AstPass, QueryId};
 use diesel::query_source::QuerySource;
 use diesel::{QueryResult, Selectable};
 
-use super::bulk::{push_key_input_names, NullSafeEq, INPUT, ORD};
-use super::{push_insert_columns, push_insert_values, push_key_values};
+use super::bulk::{push_key_input_names, push_value_input_names, InputColumns, NullSafeEq};
+use super::bulk::{INPUT, ORD};
+use super::{push_default_values, push_insert_columns, push_insert_values, push_key_values};
 use super::{Defaulted, Separator, Values};
 use crate::model::{Columns, Model};
 use crate::strategy::Item;
@@ -53,10 +54,13 @@ where
     Ok(())
 }
 
-/// `WITH __goc_i(__goc_ord, __goc_k0, ..) AS (VALUES (1, $1, ..), (2, ..)) `: the items'
-/// keys as the input relation.
+/// `WITH __goc_i(__goc_ord, __goc_k0, .., __goc_v0, ..) AS (VALUES (1, $1, ..), (2, ..)) `:
+/// the items' keys, and with [`InputColumns::Insert`] the values they write (all the
+/// same columns: see [`defaulted_columns`](super::defaulted_columns)), as the input
+/// relation.
 pub(crate) fn push_values_input<'b, M, DB>(
     items: &'b [&Item<M>],
+    columns: InputColumns,
     out: &mut AstPass<'_, 'b, DB>,
 ) -> QueryResult<()>
 where
@@ -69,6 +73,12 @@ where
     out.push_identifier(ORD)?;
     out.push_sql(", ");
     push_key_input_names::<M, DB>(out)?;
+    if columns == InputColumns::Insert {
+        if let Some(first) = items.first() {
+            out.push_sql(", ");
+            push_value_input_names::<M, DB>(Values::Defaults(&first.1), out)?;
+        }
+    }
     let (open, separator, close) = if DB::ROWS_AS_UNION {
         ("SELECT ", " UNION ALL SELECT ", "")
     } else {
@@ -76,12 +86,17 @@ where
     };
     out.push_sql(") AS (");
     out.push_sql(open);
-    for (i, key) in items.iter().map(|item| &item.0).enumerate() {
+    for (i, (key, values)) in items.iter().map(|item| (&item.0, &item.1)).enumerate() {
         if i > 0 {
             out.push_sql(separator);
         }
         out.push_sql(&format!("{}, ", i + 1));
-        push_key_values::<M, DB>(key, out, &mut Separator::new(", "))?;
+        let mut comma = Separator::new(", ");
+        push_key_values::<M, DB>(key, out, &mut comma)?;
+        if columns == InputColumns::Insert {
+            let values = Values::Defaults(values);
+            push_default_values::<M, DB>(values, Defaulted::Omitted, out, &mut comma)?;
+        }
     }
     out.push_sql(close);
     out.push_sql(") ");

@@ -26,7 +26,7 @@
 //! written; that is reported as [`Error::TransactionMustBeRetried`] (use
 //! `immediate_transaction` to avoid it).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use diesel::deserialize::FromSqlRow;
 use diesel::expression::QueryMetadata;
@@ -36,15 +36,15 @@ use diesel::sqlite::Sqlite;
 
 mod statements;
 
-use statements::{ExplainKeyIndex, InsertReturning, InsertRows, ReadKeys};
+use statements::{ExplainKeyIndex, InsertReturning, InsertRows, ReadKeys, UpdateLast};
 
-use crate::flow::bulk::{self, ChunkAttempt, ItemByItem, Numbered};
+use crate::flow::bulk::{self, Bulk, ChunkAttempt, ItemByItem, Numbered};
 use crate::flow::select_then_insert::{self, Inserter};
 use crate::flow::{classify, fetch_as, load_all, BackendErrors, Dialect, Failure, Named, Stored};
 use crate::session::Session;
 use crate::sql::bulk::NullSafeEq;
-use crate::sql::insert_column_count;
 use crate::sql::values::{RowList, ValuesStatement};
+use crate::sql::{assigns_anything, insert_column_count};
 use crate::sql::{RowType, Values};
 use crate::strategy::{Item, Strategy};
 use crate::Error;
@@ -92,7 +92,18 @@ where
         S: Session<Backend = Self>,
     {
         let chunk_len = MAX_BINDS / insert_column_count::<M, Sqlite>().max(1);
-        bulk::run(session, items, chunk_len, InsertThenRead).await
+        bulk::run(session, items, chunk_len, Chunk(Bulk::GetOrCreate)).await
+    }
+
+    async fn update_or_create_many<S>(
+        session: &mut S,
+        items: &[Item<M>],
+    ) -> Result<Vec<(M, bool)>, Error>
+    where
+        S: Session<Backend = Self>,
+    {
+        let chunk_len = MAX_BINDS / insert_column_count::<M, Sqlite>().max(1);
+        bulk::run(session, items, chunk_len, Chunk(Bulk::UpdateOrCreate)).await
     }
 
     async fn update_or_create<S, F>(
@@ -167,15 +178,20 @@ where
     }
 }
 
-/// One attempt of a bulk chunk: [`InsertRows`] (once per set of columns the items leave
-/// to their `DEFAULT`, usually once), then [`ReadKeys`]. An item's row is created by this
+/// One attempt of a bulk chunk of `get_or_create_many` or `update_or_create_many`.
+///
+/// `update_or_create_many` first sets each stored key to its last item's values
+/// ([`UpdateLast`]). Then [`InsertRows`] (once per set of columns the items leave to their
+/// `DEFAULT`, usually once; for `update_or_create_many` the items in reverse, so that a
+/// key's last item is the one inserted), and [`ReadKeys`]. An item's row is created by this
 /// call when an insert returned its `rowid` and the item is the first of that insert's
-/// items with that row. The items of an insert that clashed on another unique index (which
-/// fails the whole statement) are answered one by one, so that each item gets its row or
-/// its own error.
-struct InsertThenRead;
+/// items with that row. The items of an insert that clashed on another unique index
+/// (which fails the whole statement), those with a `NULL` in their key, and for
+/// `update_or_create_many` those whose row this call did not write (stored by a
+/// concurrent caller after the update) are answered by the single call.
+struct Chunk(Bulk);
 
-impl<M, S> ChunkAttempt<S, M> for InsertThenRead
+impl<M, S> ChunkAttempt<S, M> for Chunk
 where
     S: Session<Backend = Sqlite>,
     M: Stored<Sqlite>,
@@ -192,14 +208,26 @@ where
         _attempt: u32,
     ) -> Result<Vec<Numbered<M>>, Failure> {
         let (plain, mut one_by_one) = bulk::split_null_keys::<M, Sqlite>(batch);
+        let groups = bulk::group_by_defaulted::<M, Sqlite>(batch, &plain);
+        let mut updated: HashSet<i64> = HashSet::new();
+        if self.0 == Bulk::UpdateOrCreate {
+            for group in &groups {
+                let items: Vec<&Item<M>> = group.iter().map(|&i| batch[i]).collect();
+                if assigns_anything::<M, Sqlite>(Values::Defaults(&items[0].1)) {
+                    let update = ValuesStatement::<M, Sqlite, UpdateLast>::new(&items);
+                    let rowids: Vec<i64> = load_all::<M, _, _, _>(session, update).await?;
+                    updated.extend(rowids);
+                }
+            }
+        }
         let mut group_of = vec![0; batch.len()];
         let mut inserted: HashMap<i64, usize> = HashMap::new();
         let mut read_back = Vec::with_capacity(plain.len());
-        for (number, group) in bulk::group_by_defaulted::<M, Sqlite>(batch, &plain)
-            .into_iter()
-            .enumerate()
-        {
-            let items: Vec<&Item<M>> = group.iter().map(|&i| batch[i]).collect();
+        for (number, group) in groups.into_iter().enumerate() {
+            let mut items: Vec<&Item<M>> = group.iter().map(|&i| batch[i]).collect();
+            if self.0 == Bulk::UpdateOrCreate {
+                items.reverse();
+            }
             let insert = ValuesStatement::<M, Sqlite, InsertRows>::new(&items);
             let rows: Vec<(i64, bool)> = match load_all::<M, _, _, _>(session, insert).await {
                 // A clash on another unique index fails the whole statement, naming no
@@ -228,20 +256,43 @@ where
             let items: Vec<&Item<M>> = read_back.iter().map(|&i| batch[i]).collect();
             let read = ValuesStatement::<M, Sqlite, ReadKeys>::new(&items);
             let read: Vec<(i64, i64, M)> = load_all::<M, _, _, _>(session, read).await?;
+            // A stored row is the answer of `get_or_create_many`; of
+            // `update_or_create_many`, only if this call wrote it (or has nothing to write
+            // to it).
+            let read: Vec<(i64, i64, M)> = read
+                .into_iter()
+                .filter(|(number, rowid, _)| {
+                    self.0 == Bulk::GetOrCreate
+                        || inserted.contains_key(rowid)
+                        || updated.contains(rowid)
+                        || usize::try_from(number - 1)
+                            .ok()
+                            .and_then(|i| read_back.get(i))
+                            .is_some_and(|&i| {
+                                !assigns_anything::<M, Sqlite>(Values::Defaults(&batch[i].1))
+                            })
+                })
+                .collect();
             let group = |number: i64| {
                 let position = read_back.get(usize::try_from(number - 1).ok()?)?;
                 group_of.get(*position).copied()
             };
             rows = bulk::renumber(bulk::first_of_each_row(read, &inserted, group), &read_back);
+            let answered: HashSet<i64> = rows.iter().map(|(number, _, _)| *number).collect();
+            one_by_one.extend(
+                read_back
+                    .iter()
+                    .filter(|&&i| !answered.contains(&(i64::try_from(i).unwrap_or(i64::MAX) + 1))),
+            );
         }
         one_by_one.sort_unstable();
-        rows.extend(bulk::one_by_one(session, batch, one_by_one, SingleCall).await?);
+        rows.extend(bulk::one_by_one(session, batch, one_by_one, SingleCall(self.0)).await?);
         Ok(rows)
     }
 }
 
 /// The single call, for the items of a chunk answered one by one.
-struct SingleCall;
+struct SingleCall(Bulk);
 
 impl<M, S> ItemByItem<S, M> for SingleCall
 where
@@ -256,7 +307,12 @@ where
         key: &M::Key,
         values: &M::Values,
     ) -> Result<(M, bool), Error> {
-        select_then_insert::get_or_create_item(session, key, values).await
+        match self.0 {
+            Bulk::GetOrCreate => select_then_insert::get_or_create_item(session, key, values).await,
+            Bulk::UpdateOrCreate => {
+                select_then_insert::update_or_create_item(session, key, values).await
+            }
+        }
     }
 }
 

@@ -9,7 +9,8 @@ use diesel::sqlite::Sqlite;
 use diesel::{QueryResult, Selectable};
 
 use crate::model::{Columns, Model};
-use crate::sql::bulk::{push_keys_match, push_ord};
+use crate::sql::bulk::{push_input_assignments, push_input_keys, push_keys_match, push_ord};
+use crate::sql::bulk::{InputColumns, INPUT};
 use crate::sql::values::{push_rows, push_values_input, ValuesStatement};
 use crate::sql::{
     push_filter, push_insert, push_key_columns, push_key_targets, Defaulted, RowType, StatementId,
@@ -182,7 +183,7 @@ where
 {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
         out.unsafe_to_cache_prepared();
-        push_values_input::<M, Sqlite>(self.items, &mut out)?;
+        push_values_input::<M, Sqlite>(self.items, InputColumns::Key, &mut out)?;
         out.push_sql("SELECT ");
         push_ord(&mut out)?;
         out.push_sql(", ");
@@ -196,5 +197,54 @@ where
         out.push_sql(" ON ");
         push_keys_match::<M, Sqlite, _>(&self.from, &mut out)?;
         push_filter::<M, Sqlite>(" AND ", &mut out)
+    }
+}
+
+/// `WITH __goc_i(..) AS (VALUES ..) UPDATE <table> SET <default column> = __goc_i.__goc_v0,
+/// .., <on_update expressions> FROM (<each key's last item>) AS __goc_i WHERE <keys match>
+/// [AND (<filter>)] RETURNING <table>.rowid`: the first statement of an
+/// `update_or_create_many` chunk, which sets each stored key to its last item's values.
+/// Its items all leave the same columns to their stored values (see
+/// `defaulted_columns`). (SQLite's `RETURNING` cannot name the items, so the rows are read
+/// afterwards with [`ReadKeys`].)
+pub(crate) struct UpdateLast;
+
+impl<M: Model + Selectable<Sqlite>> Query for ValuesStatement<'_, M, Sqlite, UpdateLast> {
+    /// The `rowid` of an updated row.
+    type SqlType = BigInt;
+}
+
+impl<M> QueryFragment<Sqlite> for ValuesStatement<'_, M, Sqlite, UpdateLast>
+where
+    M: Columns<Sqlite> + Selectable<Sqlite>,
+    <M::Table as QuerySource>::FromClause: QueryFragment<Sqlite>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
+        out.unsafe_to_cache_prepared();
+        let Some(first) = self.items.first() else {
+            return Err(diesel::result::Error::QueryBuilderError(
+                "get-or-create: an update of no rows".into(),
+            ));
+        };
+        push_values_input::<M, Sqlite>(self.items, InputColumns::Insert, &mut out)?;
+        out.push_sql("UPDATE ");
+        self.from.walk_ast(out.reborrow())?;
+        out.push_sql(" SET ");
+        push_input_assignments::<M, Sqlite>(Values::Defaults(&first.1), &mut out)?;
+        out.push_sql(" FROM (SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY ");
+        push_input_keys::<M, Sqlite>(&mut out)?;
+        out.push_sql(" ORDER BY ");
+        push_ord(&mut out)?;
+        out.push_sql(" DESC) AS __goc_n FROM ");
+        out.push_identifier(INPUT)?;
+        out.push_sql(") WHERE __goc_n = 1) AS ");
+        out.push_identifier(INPUT)?;
+        out.push_sql(" WHERE ");
+        push_keys_match::<M, Sqlite, _>(&self.from, &mut out)?;
+        push_filter::<M, Sqlite>(" AND ", &mut out)?;
+        out.push_sql(" RETURNING ");
+        self.from.walk_ast(out.reborrow())?;
+        out.push_sql(".rowid");
+        Ok(())
     }
 }
