@@ -432,9 +432,18 @@ fn reads_how_a_field_type_is_spelled() {
     };
     assert_eq!(spelled(quote!(bool)), Spelled::Plain);
     assert_eq!(spelled(quote!(Option<bool>)), Spelled::Optional);
-    assert_eq!(spelled(quote!(::std::option::Option<bool>)), Spelled::Optional);
-    assert_eq!(spelled(quote!(core::option::Option<bool>)), Spelled::Optional);
-    assert_eq!(spelled(quote!(Option<Option<i32>>)), Spelled::NestedOptional);
+    assert_eq!(
+        spelled(quote!(::std::option::Option<bool>)),
+        Spelled::Optional
+    );
+    assert_eq!(
+        spelled(quote!(core::option::Option<bool>)),
+        Spelled::Optional
+    );
+    assert_eq!(
+        spelled(quote!(Option<Option<i32>>)),
+        Spelled::NestedOptional
+    );
     assert_eq!(spelled(quote!(my::Option<bool>)), Spelled::Plain);
     assert_eq!(spelled(quote!(Vec<Option<String>>)), Spelled::Plain);
 }
