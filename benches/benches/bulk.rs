@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{BatchSize, Criterion, SamplingMode, Throughput};
 use get_or_create_benches::bulk::{check_shapes, half_existing, BulkFn, Shapes};
-use get_or_create_benches::{keep, paired_table, summarize, Mysql, Pg, RunMode, Sqlite};
+use get_or_create_benches::{keep, paired_table, CpuProbe, Mysql, Pg, Rounds, RunMode, Sqlite};
 
 /// Keys per call; half exist.
 const KEYS: usize = 10_000;
@@ -98,21 +98,21 @@ fn bench_backend<B: Shapes>(c: &mut Criterion, mode: &RunMode, report: &mut Stri
 
     if mode.wants(&paired_id) {
         let rounds = if mode.measure { ROUNDS } else { 1 };
-        let mut times = vec![Vec::new(); sides.len()];
+        let probe = CpuProbe::new::<B>(&mut conn);
+        let names: Vec<&'static str> = sides.iter().map(|s| s.0).collect();
+        let mut times = Rounds::new(names.clone());
         let mut ids = vec![Vec::new(); sides.len()];
         for round in 0..rounds {
             for k in 0..sides.len() {
                 let i = (round + k) % sides.len();
                 B::reset(&mut conn, n / 2);
-                let start = Instant::now();
-                let results = (sides[i].1)(&mut conn, &keys);
-                times[i].push(start.elapsed());
+                let call = sides[i].1;
+                let results = times.time(i, 1, probe.as_ref(), || call(&mut conn, &keys));
                 check(&results, &keys);
                 ids[i].push(B::ids_used(&mut conn) - (n / 2) as i64);
             }
         }
-        let names: Vec<&'static str> = sides.iter().map(|s| s.0).collect();
-        let results = summarize(names.clone(), times);
+        let results = times.summarize();
         report.push_str(&paired_table(
             &format!(
                 "{}, {n} keys, half new, one call per round and side, {rounds} rounds, one \
@@ -122,16 +122,27 @@ fn bench_backend<B: Shapes>(c: &mut Criterion, mode: &RunMode, report: &mut Stri
             "ms",
             &results,
         ));
-        let best = results[1..]
+        let best = results.0[1..]
             .iter()
             .min_by(|a, b| a.ratio.total_cmp(&b.ratio))
             .expect("a shape");
         let _ = writeln!(
             report,
-            "\nfastest hand-written shape: {} at {:.3}x the library's time: the library runs at \
-             {:.3}x its throughput\n",
+            "\nfastest hand-written shape (wall): {} at {:.3}x the library's time: the library \
+             runs at {:.3}x its throughput",
             best.name, best.ratio, best.ratio
         );
+        if let Some(best) = results.0[1..]
+            .iter()
+            .filter_map(|r| r.cpu.map(|(_, ratio)| (r.name, ratio)))
+            .min_by(|a, b| a.1.total_cmp(&b.1))
+        {
+            let _ = writeln!(
+                report,
+                "fastest hand-written shape (CPU): {} at {:.3}x the library's CPU time\n",
+                best.0, best.1
+            );
+        }
         let _ = writeln!(
             report,
             "| side | rows created | id values consumed |\n|---|---:|---:|"
@@ -144,34 +155,57 @@ fn bench_backend<B: Shapes>(c: &mut Criterion, mode: &RunMode, report: &mut Stri
     if mode.wants(&repeat_id) {
         let calls = if mode.measure { REPEAT } else { 2 };
         let mut own: Vec<B::Conn> = sides.iter().map(|_| db.connect()).collect();
+        let probes: Vec<Option<CpuProbe>> = own.iter_mut().map(CpuProbe::new::<B>).collect();
         let mut times = vec![Vec::new(); sides.len()];
+        let mut cpu = vec![Vec::new(); sides.len()];
         for _ in 0..calls {
             for (i, &(_, call)) in sides.iter().enumerate() {
                 B::reset(&mut conn, n / 2);
+                let before = probes[i].as_ref().map(CpuProbe::read);
                 let start = Instant::now();
                 let results = call(&mut own[i], &keys);
                 times[i].push(start.elapsed());
+                if let (Some(probe), Some((cpu0, _))) = (&probes[i], before) {
+                    cpu[i].push(Duration::from_nanos(probe.read().0.saturating_sub(cpu0)));
+                }
                 check(&results, &keys);
             }
         }
+        repeat_table::<B>(report, n, "wall", &sides, &times);
+        if cpu.iter().all(|c| c.len() == calls) {
+            repeat_table::<B>(report, n, "CPU (client + server)", &sides, &cpu);
+        }
+    }
+}
+
+/// The table of the repeated calls: one row per call, one column per side, in ms.
+fn repeat_table<B: Shapes>(
+    report: &mut String,
+    n: usize,
+    what: &str,
+    sides: &[(&'static str, BulkFn<B::Conn>)],
+    times: &[Vec<Duration>],
+) {
+    let calls = times[0].len();
+    {
         let _ = write!(
             report,
             "\n{}, {n} keys, half new: {calls} calls per side, each side on a fresh \
-             connection of its own, the table reset and analyzed before each call (ms)\n\n\
+             connection of its own, the table reset and analyzed before each call: {what} ms\n\n\
              | call |",
             B::NAME
         );
-        for (name, _) in &sides {
+        for (name, _) in sides {
             let _ = write!(report, " {name} |");
         }
         let _ = write!(report, "\n|---:|");
-        for _ in &sides {
+        for _ in sides {
             report.push_str("---:|");
         }
         report.push('\n');
         for call in 0..calls {
             let _ = write!(report, "| {} |", call + 1);
-            for side in &times {
+            for side in times {
                 let _ = write!(report, " {:.1} |", ms(side[call]));
             }
             report.push('\n');
@@ -179,7 +213,7 @@ fn bench_backend<B: Shapes>(c: &mut Criterion, mode: &RunMode, report: &mut Stri
         if calls > 5 {
             for (label, range) in [("median 1-5", 0..5), ("median 6-10", 5..calls)] {
                 let _ = write!(report, "| {label} |");
-                for side in &times {
+                for side in times {
                     let mut part = side[range.clone()].to_vec();
                     part.sort();
                     let _ = write!(report, " {:.1} |", ms(part[part.len() / 2]));

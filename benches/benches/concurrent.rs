@@ -34,6 +34,7 @@ fn hit_sides<B: Backend>() -> Vec<(&'static str, Call<B::Conn>)> {
     vec![
         ("bare_first (LIMIT 1)", |c, k| keep(B::bare_first(c, k))),
         ("bare_limit2", |c, k| keep(B::bare_limit2(c, k))),
+        ("bare_load (no LIMIT)", |c, k| keep(B::bare_load(c, k))),
         ("get_or_create", |c, k| {
             assert!(!B::get_or_create(c, k).1, "a hit creates nothing")
         }),

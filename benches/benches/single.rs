@@ -20,8 +20,8 @@ use std::time::{Duration, Instant};
 
 use criterion::Criterion;
 use get_or_create_benches::{
-    existing_key, fresh_key, keep, paired, paired_table, path_costs, Backend, Call, Mysql, Pg,
-    RunMode, Side, Sqlite,
+    existing_key, fresh_key, keep, paired, paired_table, path_costs, Backend, Call, CpuProbe,
+    Mysql, Pg, RunMode, Side, Sqlite,
 };
 
 /// Rows in the table before a case starts; the hits cycle through them.
@@ -35,6 +35,7 @@ fn hit_sides<B: Backend>() -> Vec<(&'static str, Call<B::Conn>)> {
     vec![
         ("bare_first (LIMIT 1)", |c, k| keep(B::bare_first(c, k))),
         ("bare_limit2", |c, k| keep(B::bare_limit2(c, k))),
+        ("bare_load (no LIMIT)", |c, k| keep(B::bare_load(c, k))),
         ("get_or_create", |c, k| {
             let (_, created) = B::get_or_create(c, k);
             assert!(!created, "a hit creates nothing");
@@ -73,6 +74,7 @@ fn bench_backend<B: Backend>(c: &mut Criterion, mode: &RunMode, report: &mut Str
         return;
     };
     let mut conn = db.connect();
+    let probe = CpuProbe::new::<B>(&mut conn);
     let keys: Vec<String> = (0..ROWS).map(existing_key).collect();
 
     if mode.wants(&hit_id) {
@@ -100,7 +102,7 @@ fn bench_backend<B: Backend>(c: &mut Criterion, mode: &RunMode, report: &mut Str
                     })
                 })
                 .collect();
-            let results = paired(&mut conn, ROUNDS, BATCH_TIME, &mut sides);
+            let results = paired(&mut conn, ROUNDS, BATCH_TIME, &mut sides, probe.as_ref());
             report.push_str(&paired_table(
                 &format!("{}, hit (key exists; {ROWS} rows)", B::NAME),
                 "us",
@@ -133,7 +135,7 @@ fn bench_backend<B: Backend>(c: &mut Criterion, mode: &RunMode, report: &mut Str
                 .into_iter()
                 .map(|(name, call)| Side::new(name, move |c| call(c, &fresh_key())))
                 .collect();
-            let results = paired(&mut conn, ROUNDS, BATCH_TIME, &mut sides);
+            let results = paired(&mut conn, ROUNDS, BATCH_TIME, &mut sides, probe.as_ref());
             report.push_str(&paired_table(
                 &format!("{}, miss (new key; {ROWS}+ rows)", B::NAME),
                 "us",

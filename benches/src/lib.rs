@@ -102,6 +102,11 @@ pub trait Backend: Sized + Sync {
     /// out since the last [`reset`](Backend::reset) emptied it.
     fn ids_used(conn: &mut Self::Conn) -> i64;
 
+    /// The id of the server's process or thread that runs this connection's statements
+    /// (PostgreSQL: the backend's pid; MariaDB: the connection thread's `TID`), to read its
+    /// CPU time; `None` for SQLite, which runs in the client's thread.
+    fn server_task(conn: &mut Self::Conn) -> Option<i64>;
+
     /// The floor of a hit: Diesel's `filter(email.eq(..)).first()` (`LIMIT 1`, bound).
     fn bare_first(conn: &mut Self::Conn, key: &str) -> User;
     /// The same select with `.limit(2).load()`, which sees several matches as the
@@ -116,8 +121,12 @@ pub trait Backend: Sized + Sync {
         Self::try_insert(conn, key).expect("bare insert")
     }
 
-    /// The row of `key`, if any (`.first().optional()`).
+    /// The row of `key`, if any: the select without `LIMIT` (`.load()`; the key is
+    /// unique), the fastest way to ask on SQLite, where Diesel's bound `LIMIT ?` costs
+    /// several times the lookup (see BENCHMARKS.md).
     fn find(conn: &mut Self::Conn, key: &str) -> Option<User>;
+    /// [`find`](Backend::find) of a key that exists.
+    fn bare_load(conn: &mut Self::Conn, key: &str) -> User;
 
     /// The library.
     fn get_or_create(conn: &mut Self::Conn, key: &str) -> (User, bool);
@@ -184,9 +193,13 @@ macro_rules! common_impl {
             users::table
                 .filter(users::email.eq(key))
                 .select(User::as_select())
-                .first(conn)
-                .optional()
+                .load(conn)
                 .expect("select")
+                .pop()
+        }
+
+        fn bare_load(conn: &mut Self::Conn, key: &str) -> User {
+            Self::find(conn, key).expect("the key exists")
         }
 
         fn count(conn: &mut Self::Conn) -> i64 {
@@ -353,6 +366,14 @@ impl Backend for Pg {
         conn
     }
 
+    fn server_task(conn: &mut PgConnection) -> Option<i64> {
+        diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
+            "CAST(pg_backend_pid() AS bigint)",
+        ))
+        .get_result(conn)
+        .ok()
+    }
+
     fn ids_used(conn: &mut PgConnection) -> i64 {
         diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
             "(SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END \
@@ -463,6 +484,15 @@ impl Backend for Mysql {
             .unwrap_or_else(|e| unreachable(Self::NAME, "MYSQL_DATABASE_URL", &self.server, e))
     }
 
+    fn server_task(conn: &mut MysqlConnection) -> Option<i64> {
+        diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
+            "(SELECT CAST(TID AS SIGNED) FROM information_schema.PROCESSLIST \
+             WHERE ID = CONNECTION_ID())",
+        ))
+        .get_result(conn)
+        .ok()
+    }
+
     fn ids_used(conn: &mut MysqlConnection) -> i64 {
         diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
             "(SELECT CAST(AUTO_INCREMENT AS SIGNED) - 1 FROM information_schema.TABLES \
@@ -550,6 +580,10 @@ impl Backend for Sqlite {
             &["PRAGMA busy_timeout = 30000", "PRAGMA synchronous = NORMAL"],
         );
         conn
+    }
+
+    fn server_task(_conn: &mut SqliteConnection) -> Option<i64> {
+        None
     }
 
     fn ids_used(conn: &mut SqliteConnection) -> i64 {
@@ -650,6 +684,92 @@ impl<'a, C> Side<'a, C> {
     }
 }
 
+/// The CPU time a connection's calls cost: the calling thread's (`clock_gettime` of
+/// `CLOCK_THREAD_CPUTIME_ID`), plus, for a server on this machine, the time on a CPU of the
+/// server process or thread that runs the connection's statements (`/proc/<id>/schedstat`,
+/// nanoseconds; Linux only). Unlike wall time, it
+/// does not count the time spent waiting for a CPU that other processes hold, nor the
+/// time spent waiting for the disk.
+pub struct CpuProbe {
+    server: Option<std::path::PathBuf>,
+}
+
+/// Nanoseconds on a CPU and waiting for one, from a `schedstat` file.
+fn schedstat(path: &std::path::Path) -> Option<(u64, u64)> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let mut fields = text.split_whitespace().map(str::parse::<u64>);
+    Some((fields.next()?.ok()?, fields.next()?.ok()?))
+}
+
+/// Elsewhere: no probe.
+#[cfg(not(all(target_os = "linux", target_pointer_width = "64")))]
+fn thread_cpu_ns() -> u64 {
+    0
+}
+
+/// Nanoseconds the calling thread has run, to the nanosecond (`schedstat` of the running
+/// thread lags until it sleeps, which an in-process SQLite call may never do).
+#[cfg(all(target_os = "linux", target_pointer_width = "64"))]
+fn thread_cpu_ns() -> u64 {
+    #[repr(C)]
+    struct Timespec {
+        tv_sec: i64,
+        tv_nsec: i64,
+    }
+    extern "C" {
+        fn clock_gettime(clock: i32, time: *mut Timespec) -> i32;
+    }
+    const CLOCK_THREAD_CPUTIME_ID: i32 = 3;
+    let mut time = Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `clock_gettime` writes one `struct timespec` (two 64-bit fields on 64-bit
+    // Linux) to the pointer it is given, which points to one.
+    let ok = unsafe { clock_gettime(CLOCK_THREAD_CPUTIME_ID, &mut time) } == 0;
+    if ok {
+        u64::try_from(time.tv_sec).unwrap_or_default() * 1_000_000_000
+            + u64::try_from(time.tv_nsec).unwrap_or_default()
+    } else {
+        0
+    }
+}
+
+impl CpuProbe {
+    /// A probe of `conn`, or `None` when this machine has no `schedstat` (or, for a
+    /// server, when the server's task is not a process of this machine).
+    pub fn new<B: Backend>(conn: &mut B::Conn) -> Option<Self> {
+        if thread_cpu_ns() == 0 {
+            return None;
+        }
+        let server = match B::server_task(conn) {
+            Some(id) => {
+                let path = std::path::PathBuf::from(format!("/proc/{id}/schedstat"));
+                let comm = std::fs::read_to_string(format!("/proc/{id}/comm")).ok()?;
+                let known = ["postgres", "mariadbd", "mysqld"];
+                if schedstat(&path).is_none() || !known.iter().any(|n| comm.starts_with(n)) {
+                    return None;
+                }
+                Some(path)
+            }
+            None => None,
+        };
+        Some(CpuProbe { server })
+    }
+
+    /// (nanoseconds on a CPU, client and server; nanoseconds the server waited for one)
+    /// so far.
+    pub fn read(&self) -> (u64, u64) {
+        let client = thread_cpu_ns();
+        let (server, waited) = self
+            .server
+            .as_deref()
+            .and_then(schedstat)
+            .unwrap_or_default();
+        (client + server, waited)
+    }
+}
+
 /// What a paired measurement found for one side.
 #[derive(Debug, Clone)]
 pub struct Paired {
@@ -663,6 +783,74 @@ pub struct Paired {
     pub ratio: f64,
     /// Lower and upper quartile of those per-round ratios.
     pub ratio_quartiles: [f64; 2],
+    /// With a [`CpuProbe`]: the median CPU time of one call (client and server), and the
+    /// median over the rounds of its ratio to the floor's.
+    pub cpu: Option<(Duration, f64)>,
+}
+
+/// Per round and side: wall time and, with a probe, CPU time of one call.
+pub struct Rounds {
+    names: Vec<&'static str>,
+    wall: Vec<Vec<Duration>>,
+    cpu: Vec<Vec<Duration>>,
+    /// Nanoseconds the server waited for a CPU, and was on one, over the whole run.
+    waited: (u64, u64),
+}
+
+impl Rounds {
+    /// Empty rounds of the sides `names`.
+    pub fn new(names: Vec<&'static str>) -> Self {
+        let n = names.len();
+        Rounds {
+            names,
+            wall: vec![Vec::new(); n],
+            cpu: vec![Vec::new(); n],
+            waited: (0, 0),
+        }
+    }
+
+    /// Times `calls` calls of side `side` (`run` makes them), with `probe` if any.
+    pub fn time<R>(
+        &mut self,
+        side: usize,
+        calls: u32,
+        probe: Option<&CpuProbe>,
+        run: impl FnOnce() -> R,
+    ) -> R {
+        let before = probe.map(CpuProbe::read);
+        let start = Instant::now();
+        let out = run();
+        let wall = start.elapsed();
+        self.wall[side].push(wall / calls);
+        if let (Some(probe), Some((cpu0, wait0))) = (probe, before) {
+            let (cpu1, wait1) = probe.read();
+            self.cpu[side].push(Duration::from_nanos(cpu1.saturating_sub(cpu0)) / calls);
+            self.waited.0 += wait1.saturating_sub(wait0);
+            self.waited.1 += cpu1.saturating_sub(cpu0);
+        }
+        out
+    }
+
+    /// The results, ratios to the first side.
+    pub fn summarize(self) -> (Vec<Paired>, Option<f64>) {
+        let cpu = self.cpu.iter().all(|c| !c.is_empty()).then_some(self.cpu);
+        let mut out = summarize(self.names, self.wall);
+        if let Some(cpu) = cpu {
+            let floor = cpu[0].clone();
+            for (paired, own) in out.iter_mut().zip(cpu) {
+                let mut ratios: Vec<f64> = own
+                    .iter()
+                    .zip(&floor)
+                    .map(|(t, f)| t.as_secs_f64() / f.as_secs_f64().max(1e-12))
+                    .collect();
+                let ratio = quartiles(&mut ratios)[1];
+                let mut own = own;
+                paired.cpu = Some((quartiles(&mut own)[1], ratio));
+            }
+        }
+        let waited = (self.waited.1 > 0).then(|| self.waited.0 as f64 / self.waited.1 as f64);
+        (out, waited)
+    }
 }
 
 /// Lower quartile, median, upper quartile of `values` (sorted here).
@@ -683,7 +871,8 @@ pub fn paired<C>(
     rounds: usize,
     batch_time: Duration,
     sides: &mut [Side<'_, C>],
-) -> Vec<Paired> {
+    probe: Option<&CpuProbe>,
+) -> (Vec<Paired>, Option<f64>) {
     // Warm up (prepared statements, caches, the first-miss metadata read on MariaDB),
     // then size the batch on the slowest side.
     const PROBE: u32 = 20;
@@ -701,19 +890,19 @@ pub fn paired<C>(
     let batch =
         (batch_time.as_secs_f64() / slowest.as_secs_f64().max(1e-9)).clamp(1.0, 10_000.0) as u32;
     let n = sides.len();
-    let mut times = vec![Vec::with_capacity(rounds); n];
+    let mut times = Rounds::new(sides.iter().map(|s| s.name).collect());
     for round in 0..rounds {
         for k in 0..n {
             let i = (round + k) % n;
             let side = &mut sides[i];
-            let start = Instant::now();
-            for _ in 0..batch {
-                (side.call)(conn);
-            }
-            times[i].push(start.elapsed() / batch);
+            times.time(i, batch, probe, || {
+                for _ in 0..batch {
+                    (side.call)(conn);
+                }
+            });
         }
     }
-    summarize(sides.iter().map(|s| s.name).collect(), times)
+    times.summarize()
 }
 
 /// [`Paired`] results of sides whose times were taken in rounds (`times[side][round]`).
@@ -735,22 +924,32 @@ pub fn summarize(names: Vec<&'static str>, times: Vec<Vec<Duration>>) -> Vec<Pai
                 per_call: quartiles(&mut own),
                 ratio,
                 ratio_quartiles: [rq1, rq3],
+                cpu: None,
             }
         })
         .collect()
 }
 
-/// A Markdown table of a paired measurement, in `unit` (`us` or `ms`).
-pub fn paired_table(title: &str, unit: &str, results: &[Paired]) -> String {
+/// A Markdown table of a paired measurement, in `unit` (`us` or `ms`); `waited`: how long
+/// the server waited for a CPU per unit of time on one, over the run.
+pub fn paired_table(title: &str, unit: &str, results: &(Vec<Paired>, Option<f64>)) -> String {
+    let (results, waited) = results;
     let scale = if unit == "ms" { 1e3 } else { 1e6 };
     let t = |d: Duration| d.as_secs_f64() * scale;
+    let cpu = results.iter().all(|r| r.cpu.is_some());
     let mut out = format!(
-        "\n{title}\n\n| side | {unit} per call (median) | quartiles | ratio to {} \
-         (median of rounds) | ratio quartiles |\n|---|---:|---|---:|---|\n",
-        results[0].name
+        "\n{title}\n\n| side | wall {unit}/call (median) | quartiles | wall ratio to {} \
+         (median of rounds) | ratio quartiles |{}\n|---|---:|---|---:|---|{}\n",
+        results[0].name,
+        if cpu {
+            format!(" CPU {unit}/call, client + server | CPU ratio |")
+        } else {
+            String::new()
+        },
+        if cpu { "---:|---:|" } else { "" },
     );
     for r in results {
-        let _ = writeln!(
+        let _ = write!(
             out,
             "| {} | {:.1} | {:.1}-{:.1} | {:.3}x | {:.3}-{:.3} |",
             r.name,
@@ -760,6 +959,17 @@ pub fn paired_table(title: &str, unit: &str, results: &[Paired]) -> String {
             r.ratio,
             r.ratio_quartiles[0],
             r.ratio_quartiles[1],
+        );
+        if let Some((cpu, ratio)) = r.cpu {
+            let _ = write!(out, " {:.1} | {ratio:.3}x |", t(cpu));
+        }
+        out.push('\n');
+    }
+    if let Some(waited) = waited {
+        let _ = writeln!(
+            out,
+            "\nthe server's task waited {:.2} ms for a CPU per ms it ran (machine load)",
+            waited
         );
     }
     out
