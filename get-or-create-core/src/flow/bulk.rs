@@ -86,6 +86,46 @@ where
     Ok(rows)
 }
 
+/// For `update_or_create_many`: the items, by number (from 1), whose stored row, named by
+/// its identity, this call did not write (a concurrent caller stored it after our
+/// update). The single `update_or_create` writes each such row once, from its last item,
+/// as the bulk statements would have; the row's other items then read it. `single` makes
+/// the single call of either kind.
+pub(crate) async fn write_each_row<S, M, A, Id>(
+    session: &mut S,
+    batch: &[&Item<M>],
+    items: Vec<(i64, Id)>,
+    single: impl Fn(Bulk) -> A,
+) -> Result<Vec<Numbered<M>>, Failure>
+where
+    S: Session,
+    M: Model,
+    A: ItemByItem<S, M>,
+    Id: Eq + Hash,
+{
+    let mut last: HashMap<&Id, i64> = HashMap::new();
+    for (number, identity) in &items {
+        let entry = last.entry(identity).or_insert(*number);
+        *entry = (*entry).max(*number);
+    }
+    let (mut lasts, mut others) = (Vec::new(), Vec::new());
+    for (number, identity) in &items {
+        let Ok(position) = usize::try_from(number - 1) else {
+            continue;
+        };
+        if last.get(identity) == Some(number) {
+            lasts.push(position);
+        } else {
+            others.push(position);
+        }
+    }
+    drop(last);
+    drop(items);
+    let mut rows = one_by_one(session, batch, lasts, single(Bulk::UpdateOrCreate)).await?;
+    rows.extend(one_by_one(session, batch, others, single(Bulk::GetOrCreate)).await?);
+    Ok(rows)
+}
+
 /// The positions in `batch` of the items whose key holds no `NULL`, and of those whose key
 /// does. A unique index that treats `NULL`s as distinct cannot stop a multi-row insert
 /// from creating two rows for two items with a `NULL` key: those are answered one by one,
@@ -110,6 +150,9 @@ where
     M: Columns<DB>,
     DB: diesel::backend::Backend,
 {
+    if positions.is_empty() {
+        return Vec::new();
+    }
     if !M::DEFAULTABLE {
         return vec![positions.to_vec()];
     }

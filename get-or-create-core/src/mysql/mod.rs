@@ -505,7 +505,10 @@ where
             stored_last.sort_unstable();
             for group in bulk::group_by_defaulted::<M, Mysql>(batch, &stored_last) {
                 let items: Vec<&Item<M>> = group.iter().map(|&i| batch[i]).collect();
-                if !assigns_anything::<M, Mysql>(Values::Defaults(&items[0].1)) {
+                if !items
+                    .first()
+                    .is_some_and(|first| assigns_anything::<M, Mysql>(Values::Defaults(&first.1)))
+                {
                     continue;
                 }
                 let update = ValuesStatement::<M, Mysql, UpdateJoin>::new(&items);

@@ -295,13 +295,18 @@ where
         let (mut pending, _) = bulk::split_null_keys::<M, Pg>(batch);
         let mut rows = Vec::with_capacity(batch.len());
         let mut updated: HashSet<String> = HashSet::new();
+        // The items whose stored row this call did not write, with the row's identity.
+        let mut not_written = Vec::new();
         if !pending.is_empty() {
             unique_key::check_before_insert::<M, S>(session).await?;
         }
         if self.0 == Bulk::UpdateOrCreate && !pending.is_empty() {
             for group in bulk::group_by_defaulted::<M, Pg>(batch, &pending) {
                 let items: Vec<&Item<M>> = group.iter().map(|&i| batch[i]).collect();
-                if !assigns_anything::<M, Pg>(Values::Defaults(&items[0].1)) {
+                if !items
+                    .first()
+                    .is_some_and(|first| assigns_anything::<M, Pg>(Values::Defaults(&first.1)))
+                {
                     continue;
                 }
                 let update = UpdateFromInput::<M>::new(&items);
@@ -335,9 +340,12 @@ where
                         .is_some_and(|item| !assigns_anything::<M, Pg>(Values::Defaults(&item.1)));
                 if answered {
                     rows.push((number, created, row));
+                } else {
+                    not_written.push((number, identity));
                 }
             }
         }
+        rows.extend(bulk::write_each_row(session, batch, not_written, SingleCall).await?);
         let answered: HashSet<i64> = rows.iter().map(|(number, _, _)| *number).collect();
         let unanswered = (0..batch.len())
             .filter(|&i| !answered.contains(&(i64::try_from(i).unwrap_or(i64::MAX) + 1)));

@@ -307,6 +307,22 @@ where
     M::visit_values(&mut Written(values, f))
 }
 
+/// How many default columns `values` writes.
+#[cfg(feature = "sqlite")]
+pub(crate) fn written_count<M, DB>(values: Values<'_, M>) -> usize
+where
+    M: Columns<DB>,
+    DB: Backend,
+{
+    let mut count = 0;
+    // Counting cannot fail.
+    let _ = for_each_written_column::<M, DB>(values, |_, written| {
+        count += usize::from(written);
+        Ok(())
+    });
+    count
+}
+
 /// Whether an update from `values` writes anything: a field it does not leave to the
 /// stored value, or an `on_update` expression.
 pub(crate) fn assigns_anything<M, DB>(values: Values<'_, M>) -> bool

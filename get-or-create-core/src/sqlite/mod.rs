@@ -36,7 +36,7 @@ use diesel::sqlite::Sqlite;
 
 mod statements;
 
-use statements::{ExplainKeyIndex, InsertReturning, InsertRows, ReadKeys, UpdateLast};
+use statements::{ExplainKeyIndex, InsertLast, InsertReturning, InsertRows, ReadKeys, UpdateLast};
 
 use crate::flow::bulk::{self, Bulk, ChunkAttempt, ItemByItem, Numbered};
 use crate::flow::select_then_insert::{self, Inserter};
@@ -181,9 +181,9 @@ where
 /// One attempt of a bulk chunk of `get_or_create_many` or `update_or_create_many`.
 ///
 /// `update_or_create_many` first sets each stored key to its last item's values
-/// ([`UpdateLast`]). Then [`InsertRows`] (once per set of columns the items leave to their
-/// `DEFAULT`, usually once; for `update_or_create_many` the items in reverse, so that a
-/// key's last item is the one inserted), and [`ReadKeys`]. An item's row is created by this
+/// ([`UpdateLast`]). Then [`InsertRows`] (for `update_or_create_many` [`InsertLast`], each
+/// key from its last item), once per set of columns the items leave to their `DEFAULT`
+/// (usually once), and [`ReadKeys`]. An item's row is created by this
 /// call when an insert returned its `rowid` and the item is the first of that insert's
 /// items with that row. The items of an insert that clashed on another unique index
 /// (which fails the whole statement), those with a `NULL` in their key, and for
@@ -213,7 +213,10 @@ where
         if self.0 == Bulk::UpdateOrCreate {
             for group in &groups {
                 let items: Vec<&Item<M>> = group.iter().map(|&i| batch[i]).collect();
-                if assigns_anything::<M, Sqlite>(Values::Defaults(&items[0].1)) {
+                if items
+                    .first()
+                    .is_some_and(|first| assigns_anything::<M, Sqlite>(Values::Defaults(&first.1)))
+                {
                     let update = ValuesStatement::<M, Sqlite, UpdateLast>::new(&items);
                     let rowids: Vec<i64> = load_all::<M, _, _, _>(session, update).await?;
                     updated.extend(rowids);
@@ -224,12 +227,18 @@ where
         let mut inserted: HashMap<i64, usize> = HashMap::new();
         let mut read_back = Vec::with_capacity(plain.len());
         for (number, group) in groups.into_iter().enumerate() {
-            let mut items: Vec<&Item<M>> = group.iter().map(|&i| batch[i]).collect();
-            if self.0 == Bulk::UpdateOrCreate {
-                items.reverse();
-            }
-            let insert = ValuesStatement::<M, Sqlite, InsertRows>::new(&items);
-            let rows: Vec<(i64, bool)> = match load_all::<M, _, _, _>(session, insert).await {
+            let items: Vec<&Item<M>> = group.iter().map(|&i| batch[i]).collect();
+            let inserted_rows = match self.0 {
+                Bulk::GetOrCreate => {
+                    let insert = ValuesStatement::<M, Sqlite, InsertRows>::new(&items);
+                    load_all::<M, _, _, _>(session, insert).await
+                }
+                Bulk::UpdateOrCreate => {
+                    let insert = ValuesStatement::<M, Sqlite, InsertLast>::new(&items);
+                    load_all::<M, _, _, _>(session, insert).await
+                }
+            };
+            let rows: Vec<(i64, bool)> = match inserted_rows {
                 // A clash on another unique index fails the whole statement, naming no
                 // item: these items are answered one by one, each with its row or error.
                 Err(Failure::Fatal(Error::UniqueViolation { .. })) => {
@@ -259,9 +268,8 @@ where
             // A stored row is the answer of `get_or_create_many`; of
             // `update_or_create_many`, only if this call wrote it (or has nothing to write
             // to it).
-            let read: Vec<(i64, i64, M)> = read
-                .into_iter()
-                .filter(|(number, rowid, _)| {
+            let (read, lost): (Vec<_>, Vec<_>) =
+                read.into_iter().partition(|(number, rowid, _)| {
                     self.0 == Bulk::GetOrCreate
                         || inserted.contains_key(rowid)
                         || updated.contains(rowid)
@@ -271,13 +279,21 @@ where
                             .is_some_and(|&i| {
                                 !assigns_anything::<M, Sqlite>(Values::Defaults(&batch[i].1))
                             })
-                })
-                .collect();
+                });
             let group = |number: i64| {
                 let position = read_back.get(usize::try_from(number - 1).ok()?)?;
                 group_of.get(*position).copied()
             };
             rows = bulk::renumber(bulk::first_of_each_row(read, &inserted, group), &read_back);
+            // Rows a concurrent caller stored after our update: written once each.
+            let lost: Vec<(i64, i64)> = lost
+                .into_iter()
+                .filter_map(|(number, rowid, _)| {
+                    let position = read_back.get(usize::try_from(number - 1).ok()?)?;
+                    Some((i64::try_from(*position).ok()? + 1, rowid))
+                })
+                .collect();
+            rows.extend(bulk::write_each_row(session, batch, lost, SingleCall).await?);
             let answered: HashSet<i64> = rows.iter().map(|(number, _, _)| *number).collect();
             one_by_one.extend(
                 read_back

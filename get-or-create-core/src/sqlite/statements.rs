@@ -10,11 +10,11 @@ use diesel::{QueryResult, Selectable};
 
 use crate::model::{Columns, Model};
 use crate::sql::bulk::{push_input_assignments, push_input_keys, push_keys_match, push_ord};
-use crate::sql::bulk::{InputColumns, INPUT};
+use crate::sql::bulk::{push_key_input_names, push_value_input_names, InputColumns, INPUT};
 use crate::sql::values::{push_rows, push_values_input, ValuesStatement};
 use crate::sql::{
-    push_filter, push_insert, push_key_columns, push_key_targets, Defaulted, RowType, StatementId,
-    Values,
+    push_filter, push_insert, push_insert_columns, push_key_columns, push_key_targets,
+    push_on_create, written_count, Defaulted, RowType, StatementId, Values,
 };
 
 /// ` ON CONFLICT (<key>) [WHERE <filter>] DO NOTHING`: a clash with the key's own unique
@@ -246,5 +246,57 @@ where
         self.from.walk_ast(out.reborrow())?;
         out.push_sql(".rowid");
         Ok(())
+    }
+}
+
+/// `WITH __goc_i(..) AS (VALUES ..) INSERT INTO <table> (..) SELECT <the input's columns>
+/// FROM (<each key's last item>) WHERE .. ORDER BY __goc_ord ON CONFLICT (<key>) [WHERE
+/// <filter>] DO NOTHING RETURNING rowid, <in filter>`: the insert of an
+/// `update_or_create_many` chunk, each missing key from its last item, in the items'
+/// order (so that rows are numbered as the items are).
+pub(crate) struct InsertLast;
+
+impl<M: Model + Selectable<Sqlite>> Query for ValuesStatement<'_, M, Sqlite, InsertLast> {
+    /// The `rowid` of an inserted row, whether the key's filter holds for it.
+    type SqlType = (BigInt, Bool);
+}
+
+impl<M> QueryFragment<Sqlite> for ValuesStatement<'_, M, Sqlite, InsertLast>
+where
+    M: Columns<Sqlite> + Selectable<Sqlite>,
+    <M::Table as QuerySource>::FromClause: QueryFragment<Sqlite>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
+        out.unsafe_to_cache_prepared();
+        let Some(first) = self.items.first() else {
+            return Err(diesel::result::Error::QueryBuilderError(
+                "get-or-create: an insert of no rows".into(),
+            ));
+        };
+        let values = Values::Defaults(&first.1);
+        push_values_input::<M, Sqlite>(self.items, InputColumns::Insert, &mut out)?;
+        out.push_sql("INSERT INTO ");
+        self.from.walk_ast(out.reborrow())?;
+        out.push_sql(" (");
+        push_insert_columns::<M, Sqlite>(values, Defaulted::Omitted, &mut out)?;
+        out.push_sql(") SELECT ");
+        push_key_input_names::<M, Sqlite>(&mut out)?;
+        if written_count::<M, Sqlite>(values) > 0 {
+            out.push_sql(", ");
+            push_value_input_names::<M, Sqlite>(values, &mut out)?;
+        }
+        push_on_create::<Sqlite, M>(&mut out);
+        out.push_sql(" FROM (SELECT *, row_number() OVER (PARTITION BY ");
+        push_input_keys::<M, Sqlite>(&mut out)?;
+        out.push_sql(" ORDER BY ");
+        push_ord(&mut out)?;
+        out.push_sql(" DESC) AS __goc_n FROM ");
+        out.push_identifier(INPUT)?;
+        // `WHERE` also keeps SQLite from reading `ON CONFLICT` as a join's `ON`.
+        out.push_sql(") WHERE __goc_n = 1 ORDER BY ");
+        out.push_identifier(crate::sql::bulk::ORD)?;
+        push_on_conflict::<M>(&mut out)?;
+        out.push_sql(" RETURNING rowid, ");
+        push_in_filter::<M>(&mut out)
     }
 }
