@@ -17,7 +17,9 @@ mod model;
 /// Mark the fields that identify a row with `#[lookup]` (at least one) and the fields
 /// written only when a row is created with `#[default]` (or `#[get_or_create(lookup)]` and
 /// `#[get_or_create(default)]`). It generates `<Model>Lookup` and `<Model>Defaults` with
-/// one public field each. See the `get-or-create-core` crate docs for a full example.
+/// one public field each, and `<Model>Changes` with one `Option` per default field; the
+/// struct's `#[get_or_create(..)]` may rename them and add derives (see `attrs.rs` for the
+/// whole grammar). See the `get-or-create-core` crate docs for a full example.
 #[proc_macro_derive(GetOrCreate, attributes(lookup, default, get_or_create))]
 pub fn derive_get_or_create(input: TokenStream) -> TokenStream {
     expand(input.into()).into()

@@ -277,17 +277,22 @@ fn ignores_diesel_options_it_does_not_use() {
             pub name: String,
         }
     };
+    // Values of every shape Diesel takes: types whose `<..>` hold commas, expressions,
+    // literals, lists, bare flags.
     let decorated = quote! {
-        #[diesel(table_name = users, primary_key(id))]
-        #[diesel(treat_none_as_null = true)]
+        #[diesel(table_name = users, primary_key(id, email))]
+        #[diesel(treat_none_as_null = true, treat_none_as_default_value = false)]
+        #[diesel(belongs_to(Org, foreign_key = org_id), aggregate, not_sized)]
+        #[diesel(sql_type = diesel::sql_types::Record<(Integer, Text)>)]
+        #[diesel(mysql_type(name = "Long"), postgres_type(name = "user_t", schema = "app"))]
         pub struct User {
-            #[diesel(deserialize_as = i64)]
+            #[diesel(deserialize_as = std::collections::HashMap<i64, String>)]
             pub id: i64,
             #[lookup]
-            #[diesel(sql_type = diesel::sql_types::Text)]
+            #[diesel(sql_type = Nullable<Text>, skip_insertion, skip_update)]
             pub email: String,
             #[default]
-            #[diesel(serialize_as = String, embed)]
+            #[diesel(serialize_as = Result<String, ()>, treat_none_as_null = true)]
             pub name: String,
         }
     };
@@ -457,8 +462,8 @@ fn refuses_field_options_on_the_struct() {
                 pub email: String,
             }
         },
-        "unknown option `lookup`; on the struct, the correct form is \
-         `#[get_or_create(where = \"deleted_at IS NULL\")]`",
+        "unknown option `lookup`; on the struct, the options are \
+         `where = \"deleted_at IS NULL\"`",
     );
 }
 
@@ -556,7 +561,7 @@ fn refuses_a_malformed_where_filter() {
     for (attribute, expected) in [
         (
             quote!(#[get_or_create(where)]),
-            "`where` needs a value; on the struct, the correct form is",
+            "`where` needs a value; on the struct, the options are",
         ),
         (
             quote!(#[get_or_create(where = "")]),
@@ -732,5 +737,353 @@ fn infers_the_table_name_of_a_raw_identifier() {
     assert!(
         expanded.contains("type Table = matchs::table;"),
         "{expanded}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Derives and names of the generated structs
+// ---------------------------------------------------------------------------------------
+
+/// The struct named `name` in an expansion.
+#[track_caller]
+fn find_struct(expanded: &str, name: &str) -> syn::ItemStruct {
+    let file: syn::File = syn::parse_str(expanded).expect("the expansion is valid Rust");
+    file.items
+        .into_iter()
+        .find_map(|item| match item {
+            syn::Item::Struct(item) if item.ident == name => Some(item),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no struct `{name}` in:\n{expanded}"))
+}
+
+/// The derives of a struct, as written, in order.
+fn derives_of(item: &syn::ItemStruct) -> Vec<String> {
+    let mut derives = Vec::new();
+    for attr in item.attrs.iter().filter(|a| a.path().is_ident("derive")) {
+        attr.parse_nested_meta(|meta| {
+            derives.push(crate::attrs::path_to_string(&meta.path));
+            Ok(())
+        })
+        .unwrap();
+    }
+    derives
+}
+
+#[test]
+fn expands_derives_and_names_of_the_generated_structs() {
+    insta::assert_snapshot!(expand_ok(quote! {
+        #[derive(Queryable, Selectable, GetOrCreate)]
+        #[diesel(table_name = users)]
+        #[get_or_create(derive(Debug, Clone, serde::Deserialize))]
+        #[get_or_create(lookup_derive(Hash, Eq, PartialEq), changes_derive(PartialEq))]
+        #[get_or_create(
+            lookup_struct = UserKey,
+            defaults_struct = NewUserFields,
+            changes_struct = UserPatch,
+        )]
+        pub struct User {
+            pub id: i64,
+            #[lookup]
+            #[get_or_create(attr(serde(rename = "e-mail")))]
+            pub email: String,
+            #[get_or_create(default, attr(serde(default), doc = " Shown to others."))]
+            pub name: String,
+        }
+    }));
+}
+
+#[test]
+fn derives_land_on_the_structs_they_name() {
+    let expanded = expand_ok(quote! {
+        #[diesel(table_name = users)]
+        #[get_or_create(derive(Debug, ::serde::Serialize), lookup_derive(Hash))]
+        #[get_or_create(defaults_derive(Clone), changes_derive(Eq))]
+        pub struct User {
+            #[lookup]
+            pub email: String,
+            #[default]
+            pub name: String,
+        }
+    });
+    let derives = |name| derives_of(&find_struct(&expanded, name));
+    assert_eq!(derives("UserLookup"), ["Debug", "serde::Serialize", "Hash"]);
+    assert_eq!(
+        derives("UserDefaults"),
+        ["Debug", "serde::Serialize", "Clone"]
+    );
+    assert_eq!(
+        derives("UserChanges"),
+        ["Default", "Debug", "serde::Serialize", "Eq"]
+    );
+}
+
+#[test]
+fn a_listed_default_is_derived_once_on_changes() {
+    // `Changes` always derives `Default`, which the runtime needs: one the user lists is
+    // dropped there (a second derive would not compile), and kept on the other structs.
+    for (option, on_lookup) in [
+        (quote!(derive(Default, Debug)), true),
+        (quote!(derive(Debug, std::default::Default)), true),
+        (quote!(derive(Debug), changes_derive(Default)), false),
+    ] {
+        let expanded = expand_ok(quote! {
+            #[get_or_create(#option)]
+            pub struct User {
+                #[lookup]
+                pub email: String,
+                #[default]
+                pub name: String,
+            }
+        });
+        let changes = derives_of(&find_struct(&expanded, "UserChanges"));
+        assert_eq!(changes, ["Default", "Debug"], "{option}");
+        let lookup = derives_of(&find_struct(&expanded, "UserLookup"));
+        assert_eq!(lookup.iter().any(|d| d.ends_with("Default")), on_lookup);
+    }
+}
+
+#[test]
+fn the_chosen_names_are_used_everywhere() {
+    let expanded = expand_ok(quote! {
+        #[diesel(table_name = users)]
+        #[get_or_create(lookup_struct = UserKey, changes_struct = UserPatch)]
+        pub struct User {
+            #[lookup]
+            pub email: String,
+            #[default]
+            pub name: String,
+        }
+    });
+    for expected in [
+        "pub struct UserKey",
+        "pub struct UserDefaults",
+        "pub struct UserPatch",
+        "type Key = UserKey;",
+        "type Values = UserDefaults;",
+        "type Changeset = UserPatch;",
+        "impl ::std::convert::From<UserDefaults> for UserPatch",
+        "fn get(key: &UserKey)",
+        "fn change(changes: &UserPatch)",
+    ] {
+        assert!(
+            expanded.contains(expected),
+            "no {expected:?} in:\n{expanded}"
+        );
+    }
+    for default_name in ["UserLookup", "UserChanges"] {
+        assert!(!expanded.contains(default_name), "{expanded}");
+    }
+}
+
+#[test]
+fn a_rename_may_take_a_name_another_struct_gives_up() {
+    let expanded = expand_ok(quote! {
+        #[get_or_create(lookup_struct = UserDefaults, defaults_struct = UserFields)]
+        pub struct User {
+            #[lookup]
+            pub email: String,
+            #[default]
+            pub name: String,
+        }
+    });
+    assert!(expanded.contains("type Key = UserDefaults;"), "{expanded}");
+    assert!(expanded.contains("type Values = UserFields;"), "{expanded}");
+}
+
+/// A model with `options` in its `#[get_or_create(..)]`.
+fn with_struct_options(options: TokenStream) -> TokenStream {
+    quote! {
+        #[get_or_create(#options)]
+        pub struct User {
+            #[lookup]
+            pub email: String,
+            #[default]
+            pub name: String,
+        }
+    }
+}
+
+#[test]
+fn refuses_a_malformed_struct_option() {
+    let cases = [
+        (
+            quote!(lookup_structs = UserKey),
+            "unknown option `lookup_structs`; on the struct, the options are",
+        ),
+        (
+            quote!(serde(rename_all = "camelCase")),
+            "unknown option `serde`; on the struct, the options are",
+        ),
+        (
+            quote!(derive = Debug),
+            "`derive` takes a list of traits; `derive(..)` lists the traits to derive, \
+             e.g. `derive(Debug, Clone)`",
+        ),
+        (
+            quote!(lookup_derive(Hash<T>)),
+            "expected the path of a trait; `lookup_derive(..)` lists the traits to derive",
+        ),
+        (
+            quote!(lookup_struct),
+            "`lookup_struct` needs a value; `lookup_struct` takes the name of the generated \
+             struct, e.g. `lookup_struct = UserKey`",
+        ),
+        (
+            quote!(changes_struct = "UserPatch"),
+            "expected an identifier; `changes_struct` takes the name of the generated struct",
+        ),
+        (
+            quote!(defaults_struct = a::B),
+            "expected an identifier; `defaults_struct` takes the name of the generated struct",
+        ),
+    ];
+    for (options, expected) in cases {
+        assert_one_error(with_struct_options(options), expected);
+    }
+}
+
+#[test]
+fn refuses_a_struct_option_given_twice() {
+    let cases = [
+        (
+            quote!(derive(Debug), derive(Clone)),
+            "`derive` is given twice; list every trait in one `derive(..)`",
+        ),
+        (
+            quote!(lookup_derive(Hash), lookup_derive(Eq)),
+            "`lookup_derive` is given twice; list every trait in one `lookup_derive(..)`",
+        ),
+        (
+            quote!(lookup_struct = A, lookup_struct = B),
+            "`lookup_struct` is given twice; keep one",
+        ),
+        (
+            quote!(where = "a", where = "b"),
+            "`where` is given twice; keep one",
+        ),
+    ];
+    for (options, expected) in cases {
+        assert_one_error(with_struct_options(options), expected);
+    }
+    // Across attributes too.
+    assert_one_error(
+        quote! {
+            #[get_or_create(changes_struct = A)]
+            #[get_or_create(changes_struct = B)]
+            pub struct User {
+                #[lookup]
+                pub email: String,
+            }
+        },
+        "`changes_struct` is given twice; keep one",
+    );
+}
+
+#[test]
+fn refuses_a_trait_derived_twice() {
+    let cases = [
+        (
+            quote!(derive(Debug, Clone, Debug)),
+            "`Debug` is listed twice in `derive(..)`; list it once",
+        ),
+        (
+            quote!(changes_derive(Eq, ::Eq)),
+            "`Eq` is listed twice in `changes_derive(..)`; list it once",
+        ),
+        (
+            quote!(derive(Hash), lookup_derive(Eq, Hash)),
+            "`Hash` is already derived on every generated struct by `derive(..)`; remove it \
+             from `lookup_derive(..)`",
+        ),
+    ];
+    for (options, expected) in cases {
+        assert_one_error(with_struct_options(options), expected);
+    }
+}
+
+#[test]
+fn refuses_a_name_the_model_or_another_struct_has() {
+    let cases = [
+        (
+            quote!(lookup_struct = User),
+            "`lookup_struct = User` is the name of the model itself; name the generated \
+             struct something else, or remove `lookup_struct` to keep `UserLookup`",
+        ),
+        (
+            quote!(changes_struct = r#User),
+            "`changes_struct = r#User` is the name of the model itself",
+        ),
+        (
+            quote!(lookup_struct = UserDefaults),
+            "`lookup_struct = UserDefaults` is also the name of the generated defaults \
+             struct; give each generated struct its own name",
+        ),
+        (
+            quote!(changes_struct = UserLookup),
+            "`changes_struct = UserLookup` is also the name of the generated lookup struct",
+        ),
+        (
+            quote!(lookup_struct = Key, defaults_struct = Key),
+            "`defaults_struct = Key` is also the name of the generated lookup struct",
+        ),
+    ];
+    for (options, expected) in cases {
+        assert_one_error(with_struct_options(options), expected);
+    }
+}
+
+#[test]
+fn refuses_a_malformed_forwarded_attribute() {
+    let cases = [
+        (
+            quote!(#[get_or_create(lookup, attr)]),
+            "`attr` takes the attributes to write, in parentheses; \
+             `#[get_or_create(attr(..))]` writes attributes on the field",
+        ),
+        (
+            quote!(#[get_or_create(lookup, attr(serde(rename = "a")), attr(doc = "b"))]),
+            "`attr` is given twice on this field; list every attribute in one `attr(..)`",
+        ),
+        (
+            quote!(#[get_or_create(lookup, attr(#[serde]))]),
+            "`attr(..)` lists attributes as they are written inside `#[..]`",
+        ),
+    ];
+    for (attribute, expected) in cases {
+        assert_one_error(
+            quote! {
+                pub struct User {
+                    #attribute
+                    pub email: String,
+                }
+            },
+            expected,
+        );
+    }
+    assert_one_error(
+        quote! {
+            pub struct User {
+                #[lookup]
+                pub email: String,
+                #[get_or_create(attr(serde(skip)))]
+                pub name: String,
+            }
+        },
+        "`attr(..)` writes attributes on the field in the generated structs, but this field \
+         is in none of them: mark it `#[lookup]` or `#[default]`, or remove `attr(..)`",
+    );
+}
+
+#[test]
+fn the_unknown_field_option_error_mentions_attr() {
+    assert_one_error(
+        quote! {
+            pub struct User {
+                #[get_or_create(lookup, serde(rename = "e-mail"))]
+                pub email: String,
+            }
+        },
+        "`#[get_or_create(attr(..))]` writes attributes on the field of the generated structs",
     );
 }

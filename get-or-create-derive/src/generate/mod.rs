@@ -15,6 +15,7 @@ mod checks;
 mod description;
 mod structs;
 
+/// The expansion of an accepted model.
 pub fn generate(model: &Model) -> TokenStream {
     let structs = structs::generate(model);
     let description = description::generate(model);
