@@ -26,12 +26,21 @@ pub fn derive_get_or_create(input: TokenStream) -> TokenStream {
 }
 
 /// The derive on `proc_macro2` tokens, so that tests can run it in-process.
+///
+/// A refused model expands to its errors and a fallback (see [`generate::fallback`]), so
+/// that one mistake in the model is one error, not one more at every use of its structs.
 fn expand(input: proc_macro2::TokenStream) -> proc_macro2::TokenStream {
-    let parsed = syn::parse2::<syn::DeriveInput>(input)
-        .and_then(|input| model::Model::from_input(&input).map(|model| (input, model)));
-    match parsed {
-        Ok((_, model)) => generate::generate(&model),
-        Err(errors) => errors.to_compile_error(),
+    let input = match syn::parse2::<syn::DeriveInput>(input) {
+        Ok(input) => input,
+        Err(error) => return error.to_compile_error(),
+    };
+    match model::Model::from_input(&input) {
+        Ok(model) => generate::generate(&model),
+        Err(refused) => {
+            let mut expanded = refused.errors.to_compile_error();
+            expanded.extend(generate::fallback(&refused));
+            expanded
+        }
     }
 }
 

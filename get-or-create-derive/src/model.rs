@@ -52,13 +52,30 @@ pub struct Field {
     pub compare: Compare,
 }
 
+/// A model the derive refuses: the errors, and the model as far as it could be read, from
+/// which the derive still declares the generated structs (see `generate::fallback`).
+pub struct Refused {
+    /// Every error found.
+    pub errors: syn::Error,
+    /// The structs' names and derives, and the fields whose attributes could be read;
+    /// no fields when the input is not a non-generic struct with named fields.
+    pub partial: Model,
+    /// Whether `partial` names a real struct and its table, so that stand-in impls of the
+    /// runtime's traits for it compile: it is a struct with named fields, not generic,
+    /// and its `#[diesel(..)]` attributes could be read.
+    pub stand_ins: bool,
+}
+
 impl Model {
     /// Checks the input of the derive and describes the model, or says all that is wrong.
-    pub fn from_input(input: &DeriveInput) -> syn::Result<Model> {
+    ///
+    /// A refused model is boxed: it is the rare case, and a `Model` is large.
+    pub fn from_input(input: &DeriveInput) -> Result<Model, Box<Refused>> {
         let mut errors = Errors::default();
         let struct_attrs = attrs::parse_struct_attrs(&input.attrs, &mut errors);
 
-        if !input.generics.params.is_empty() {
+        let generic = !input.generics.params.is_empty();
+        if generic {
             errors.push(syn::Error::new_spanned(
                 &input.generics,
                 "`GetOrCreate` cannot be derived for a generic struct: \
@@ -142,12 +159,11 @@ impl Model {
             ));
         }
         let structs = generated_structs(&input.ident, &struct_attrs, &mut errors);
-        errors.finish()?;
 
         let table = struct_attrs
             .table_name
             .unwrap_or_else(|| infer_table_name(&input.ident).into());
-        Ok(Model {
+        let mut model = Model {
             ident: input.ident.clone(),
             vis: input.vis.clone(),
             table,
@@ -156,7 +172,23 @@ impl Model {
             check_for_backend: struct_attrs.check_for_backend,
             filter: struct_attrs.filter,
             structs,
-        })
+        };
+        match errors.finish() {
+            Ok(()) => Ok(model),
+            Err(errors) => {
+                // The fields of a generic struct may name its parameters, which the
+                // generated structs do not have.
+                if generic {
+                    model.lookup.clear();
+                    model.defaults.clear();
+                }
+                Err(Box::new(Refused {
+                    errors,
+                    partial: model,
+                    stand_ins: named.is_some() && !generic && !struct_attrs.diesel_unreadable,
+                }))
+            }
+        }
     }
 
     /// The lookup fields, then the default fields.
@@ -224,7 +256,8 @@ fn generated_structs(
 }
 
 /// The name of each generated struct, in [`Generated::ALL`] order. A bad rename is
-/// reported and replaced by the default name.
+/// reported and replaced by the default name, so that the fallback still declares the
+/// struct under a name.
 ///
 /// A rename must differ from the model's name, from the names of the structs before it,
 /// and from the default names of the structs after it that keep theirs: two renames that

@@ -44,13 +44,26 @@ fn expand_err(input: TokenStream) -> Vec<String> {
         !errors.is_empty(),
         "expected errors, got an expansion:\n{expanded}"
     );
-    // On error the derive writes nothing but the errors: no half-made impls that would
-    // bury them under follow-up errors.
     let calls = expanded
+        .clone()
         .into_iter()
         .filter(|tt| matches!(tt, TokenTree::Ident(ident) if ident == "compile_error"))
         .count();
-    assert_eq!(calls, errors.len(), "the expansion has more than errors");
+    assert_eq!(
+        calls,
+        errors.len(),
+        "every error is a top-level `compile_error!`"
+    );
+    // Beside the errors, the fallback declares the structs (and stand-in impls), but
+    // nothing that names a column or checks a field type: nothing that could add errors
+    // of its own on top of the model's.
+    let text = expanded.to_string();
+    for absent in ["KeyField", "ValueField", "__field_types_fit_their_columns"] {
+        assert!(
+            !text.contains(absent),
+            "the fallback has `{absent}`:\n{text}"
+        );
+    }
     errors
 }
 
@@ -1086,4 +1099,126 @@ fn the_unknown_field_option_error_mentions_attr() {
         },
         "`#[get_or_create(attr(..))]` writes attributes on the field of the generated structs",
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// Fallback: a refused model still declares its structs
+// ---------------------------------------------------------------------------------------
+
+/// Expands a model that must be refused: its error messages, and the rest of the
+/// expansion pretty-printed.
+#[track_caller]
+fn expand_refused(input: TokenStream) -> (Vec<String>, String) {
+    let errors = expand_err(input.clone());
+    let file: syn::File = syn::parse2(expand(input)).expect("the fallback is valid Rust");
+    (errors, prettyplease::unparse(&file))
+}
+
+#[test]
+fn falls_back_to_the_structs_and_stand_ins() {
+    let (errors, expanded) = expand_refused(quote! {
+        #[derive(Queryable, Selectable, GetOrCreate)]
+        #[diesel(table_name = users)]
+        #[get_or_create(derive(Debug), changes_struct = UserPatch)]
+        pub struct User {
+            pub id: i64,
+            #[lookup]
+            pub email: String,
+            #[default]
+            #[get_or_create(rename = "nom")]
+            pub name: String,
+            #[default]
+            #[diesel(column_name = "no-such-column")]
+            pub karma: i32,
+        }
+    });
+    assert_eq!(errors.len(), 2, "{errors:#?}");
+    insta::assert_snapshot!(expanded);
+}
+
+#[test]
+fn falls_back_for_every_kind_of_error() {
+    // Each refused model still declares `UserLookup` with `email`: the call sites that
+    // name it compile.
+    let models = [
+        // No lookup field left: an empty key.
+        quote! {
+            pub struct User {
+                #[get_or_create(lokup)]
+                pub email: String,
+            }
+        },
+        // A bad struct option.
+        quote! {
+            #[get_or_create(derive = Debug)]
+            pub struct User {
+                #[lookup]
+                pub email: String,
+            }
+        },
+    ];
+    let with_email = [false, true];
+    for (model, with_email) in models.into_iter().zip(with_email) {
+        let (_, expanded) = expand_refused(model.clone());
+        let lookup = find_struct(&expanded, "UserLookup");
+        assert_eq!(lookup.fields.len(), usize::from(with_email), "{model}");
+        find_struct(&expanded, "UserDefaults");
+        find_struct(&expanded, "UserChanges");
+        assert!(
+            expanded.contains("impl __goc::Model for User"),
+            "{expanded}"
+        );
+    }
+}
+
+#[test]
+fn a_refused_rename_falls_back_to_the_default_name() {
+    let (_, expanded) = expand_refused(quote! {
+        #[get_or_create(lookup_struct = User, defaults_struct = UserFields)]
+        pub struct User {
+            #[lookup]
+            pub email: String,
+        }
+    });
+    find_struct(&expanded, "UserLookup");
+    find_struct(&expanded, "UserFields");
+    assert!(expanded.contains("type Key = UserLookup;"), "{expanded}");
+}
+
+#[test]
+fn falls_back_to_empty_structs_without_stand_ins_for_an_unusable_shape() {
+    let shapes = [
+        quote!(
+            pub enum User {
+                A,
+            }
+        ),
+        quote!(
+            pub struct User(#[lookup] pub String);
+        ),
+        quote!(
+            pub struct User<T> {
+                #[lookup]
+                pub email: T,
+            }
+        ),
+        // `table_name` cannot be read, so the table the stand-ins would name is unknown.
+        quote!(
+            #[diesel(table_name = 1)]
+            pub struct User {
+                #[lookup]
+                pub email: String,
+            }
+        ),
+    ];
+    let fields = [0, 0, 0, 1];
+    for (shape, fields) in shapes.into_iter().zip(fields) {
+        let (_, expanded) = expand_refused(shape.clone());
+        for name in ["UserLookup", "UserDefaults", "UserChanges"] {
+            let item = find_struct(&expanded, name);
+            let expected = if name == "UserLookup" { fields } else { 0 };
+            assert_eq!(item.fields.len(), expected, "{name} of {shape}");
+        }
+        assert!(!expanded.contains("__goc"), "{expanded}");
+    }
 }
