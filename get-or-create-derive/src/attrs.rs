@@ -14,6 +14,9 @@
 //!                                        written on this field in each generated struct
 //!                                        that holds it (Lookup, or Defaults and Changes)
 //! #[diesel(column_name = ..)]            Diesel's, honoured
+//! #[diesel(select_expression = .., select_expression_type = ..)]
+//! #[diesel(embed)]                       Diesel's, refused: the field is not a column
+//!                                        of the model's own table (or may not be)
 //! ```
 //!
 //! On the struct, inside `#[get_or_create(..)]`, each option at most once:
@@ -32,6 +35,7 @@
 //!
 //! ```text
 //! #[diesel(table_name = .., check_for_backend(..))]   Diesel's, honoured
+//! #[diesel(base_query = .., base_query_type = ..)]    Diesel's, refused: a joined query
 //! ```
 //!
 //! Every other `#[diesel(..)]` option is Diesel's business and is stepped over unread.
@@ -74,6 +78,16 @@ pub enum Compare {
     Collate(String),
 }
 
+/// A `#[diesel(..)]` field option that makes the field something other than a column of
+/// the model's own table, which the runtime reads and writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NotAColumn {
+    /// `select_expression = ..` or `select_expression_type = ..`
+    SelectExpression,
+    /// `embed`
+    Embed,
+}
+
 /// The attributes of one field that the derive reads.
 #[derive(Default)]
 pub struct FieldAttrs {
@@ -86,6 +100,8 @@ pub struct FieldAttrs {
     pub forward: Vec<syn::Meta>,
     /// Where `attr(..)` is written, if it is.
     pub forward_span: Option<Span>,
+    /// The first `#[diesel(..)]` option that makes the field no column of the table.
+    pub not_a_column: Option<(NotAColumn, Span)>,
 }
 
 /// One of the structs generated for a model, as the options that apply to it name it.
@@ -151,6 +167,8 @@ pub struct StructAttrs {
     /// `lookup_struct = ..`, `defaults_struct = ..`, `changes_struct = ..`, indexed by
     /// [`Generated::index`].
     pub rename: [Option<Ident>; 3],
+    /// `#[diesel(base_query = ..)]` or `base_query_type`: the first one's span.
+    pub base_query: Option<Span>,
     /// Whether a `#[diesel(..)]` on the struct could not be read to its end, so that
     /// `table_name` may have been missed.
     pub diesel_unreadable: bool,
@@ -262,10 +280,22 @@ pub fn parse_field_attrs(attrs: &[Attribute], errors: &mut Errors) -> FieldAttrs
             let result = attr.parse_nested_meta(|meta| {
                 if meta.path.is_ident("column_name") {
                     out.column_name = Some(parse_ident_or_str(meta.value()?)?);
-                    Ok(())
-                } else {
-                    skip_option_arguments(meta.input)
+                    return Ok(());
                 }
+                let not_a_column = if meta.path.is_ident("select_expression")
+                    || meta.path.is_ident("select_expression_type")
+                {
+                    Some(NotAColumn::SelectExpression)
+                } else if meta.path.is_ident("embed") {
+                    Some(NotAColumn::Embed)
+                } else {
+                    None
+                };
+                if let Some(kind) = not_a_column {
+                    // The first one is enough: the model checks it and reports one error.
+                    out.not_a_column.get_or_insert((kind, meta.path.span()));
+                }
+                skip_option_arguments(meta.input)
             });
             if let Err(error) = result {
                 errors.push(error);
@@ -476,6 +506,9 @@ pub fn parse_struct_attrs(attrs: &[Attribute], errors: &mut Errors) -> StructAtt
                         Ok(())
                     })
                 } else {
+                    if meta.path.is_ident("base_query") || meta.path.is_ident("base_query_type") {
+                        out.base_query.get_or_insert(meta.path.span());
+                    }
                     skip_option_arguments(meta.input)
                 }
             });

@@ -4,7 +4,7 @@ use quote::format_ident;
 use syn::ext::IdentExt;
 use syn::{Data, DeriveInput, Fields, Ident, Path, Type, Visibility};
 
-use crate::attrs::{self, path_to_string, Compare, Errors, Generated, Role};
+use crate::attrs::{self, path_to_string, Compare, Errors, Generated, NotAColumn, Role};
 
 /// A model the derive accepts: everything the generator needs, checked.
 pub struct Model {
@@ -115,9 +115,17 @@ impl Model {
 
         let mut lookup = Vec::new();
         let mut defaults = Vec::new();
+        // The first attribute that makes the model read more than its table's columns:
+        // one error for the model, since the fix (derive on another struct) is one.
+        let mut reads_elsewhere = struct_attrs
+            .base_query
+            .map(|span| syn::Error::new(span, joined_message(&input.ident)));
         for field in named.iter().flat_map(|named| &named.named) {
             let field_attrs = attrs::parse_field_attrs(&field.attrs, &mut errors);
             let Some(ident) = &field.ident else { continue };
+            if let (None, Some((kind, span))) = (&reads_elsewhere, field_attrs.not_a_column) {
+                reads_elsewhere = Some(syn::Error::new(span, not_a_column_message(ident, kind)));
+            }
             let Some((role, _)) = field_attrs.role.clone() else {
                 if let Some(span) = field_attrs.forward_span {
                     errors.push(syn::Error::new(
@@ -150,6 +158,10 @@ impl Model {
                 Role::Default => defaults.push(model_field),
             }
         }
+        if let Some(error) = reads_elsewhere {
+            errors.push(error);
+        }
+
         if named.is_some() && lookup.is_empty() {
             errors.push(syn::Error::new(
                 input.ident.span(),
@@ -214,6 +226,37 @@ impl Model {
     /// `<Model>Changes`, or the name given by `changes_struct = ..`.
     pub fn changes_ident(&self) -> Ident {
         self.generated(Generated::Changes).ident.clone()
+    }
+}
+
+/// What to do instead of deriving `GetOrCreate` on a model that reads a joined query.
+const JOINED_FIX: &str = "derive `GetOrCreate` on a plain `Queryable + Selectable` struct of \
+                          the table's own columns, and load the joined view with this model \
+                          (`HasQuery`)";
+
+fn joined_message(model: &Ident) -> String {
+    format!(
+        "`base_query` makes `{model}` read a joined query, but `GetOrCreate` reads and writes \
+         rows of the model's table alone: its statements would fail at run time with errors \
+         such as `missing FROM-clause entry`; {JOINED_FIX}"
+    )
+}
+
+fn not_a_column_message(field: &Ident, kind: NotAColumn) -> String {
+    match kind {
+        NotAColumn::SelectExpression => format!(
+            "`select_expression` makes `{field}` an expression, not a column of the model's \
+             table, so the model reads a joined or computed query; `GetOrCreate` reads and \
+             writes rows of the model's table alone, and its statements would fail at run \
+             time with errors such as `missing FROM-clause entry`; {JOINED_FIX}"
+        ),
+        NotAColumn::Embed => format!(
+            "`embed` reads `{field}` through another `Selectable` struct, whose columns may be \
+             of another table; `GetOrCreate` reads and writes rows of the model's table \
+             alone, and its statements would fail at run time with errors such as `missing \
+             FROM-clause entry`; {JOINED_FIX} (an embedded struct of this same table: write \
+             its fields in the model)"
+        ),
     }
 }
 

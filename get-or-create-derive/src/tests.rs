@@ -1156,8 +1156,16 @@ fn falls_back_for_every_kind_of_error() {
                 pub email: String,
             }
         },
+        // A joined model.
+        quote! {
+            #[diesel(base_query = users::table.inner_join(orgs::table))]
+            pub struct User {
+                #[lookup]
+                pub email: String,
+            }
+        },
     ];
-    let with_email = [false, true];
+    let with_email = [false, true, true];
     for (model, with_email) in models.into_iter().zip(with_email) {
         let (_, expanded) = expand_refused(model.clone());
         let lookup = find_struct(&expanded, "UserLookup");
@@ -1220,5 +1228,106 @@ fn falls_back_to_empty_structs_without_stand_ins_for_an_unusable_shape() {
             assert_eq!(item.fields.len(), expected, "{name} of {shape}");
         }
         assert!(!expanded.contains("__goc"), "{expanded}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Joined models
+// ---------------------------------------------------------------------------------------
+
+const JOINED_FIX: &str = "derive `GetOrCreate` on a plain `Queryable + Selectable` struct of \
+                          the table's own columns, and load the joined view with this model \
+                          (`HasQuery`)";
+
+#[test]
+fn refuses_a_model_with_a_base_query() {
+    // Like crates.io's `User`, which joins `oauth_github`.
+    let errors = expand_err(quote! {
+        #[derive(Clone, Debug, Queryable, Selectable, HasQuery, GetOrCreate)]
+        #[diesel(
+            table_name = users,
+            check_for_backend(diesel::pg::Pg),
+            base_query = users::table.left_join(
+                oauth_github::table.on(users::gh_id.eq(oauth_github::account_id.nullable()))
+            ),
+            base_query_type = diesel::dsl::LeftJoinOn<
+                users::table,
+                oauth_github::table,
+                diesel::dsl::Eq<users::gh_id, diesel::dsl::Nullable<oauth_github::account_id>>,
+            >,
+        )]
+        pub struct User {
+            pub id: i32,
+            #[lookup]
+            pub gh_id: i32,
+            #[default]
+            pub name: Option<String>,
+            #[diesel(
+                select_expression = oauth_github::login.nullable().assume_not_null(),
+                select_expression_type = diesel::dsl::AssumeNotNull<
+                    diesel::dsl::Nullable<oauth_github::login>,
+                >,
+            )]
+            pub gh_login: String,
+            #[diesel(embed)]
+            pub avatar: Avatar,
+        }
+    });
+    // One mistake, one error: the fix is one, whichever attribute shows the join.
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert!(
+        errors[0].starts_with("`base_query` makes `User` read a joined query"),
+        "{errors:#?}"
+    );
+    assert!(
+        errors[0].contains("missing FROM-clause entry"),
+        "{errors:#?}"
+    );
+    assert!(errors[0].ends_with(JOINED_FIX), "{errors:#?}");
+    // `base_query_type` alone says the same.
+    assert_one_error(
+        quote! {
+            #[diesel(base_query_type = diesel::dsl::InnerJoin<users::table, orgs::table>)]
+            pub struct User {
+                #[lookup]
+                pub email: String,
+            }
+        },
+        "`base_query` makes `User` read a joined query",
+    );
+}
+
+#[test]
+fn refuses_a_field_that_is_no_column_of_the_table() {
+    for (attribute, expected) in [
+        (
+            quote!(#[diesel(select_expression = orgs::name)]),
+            "`select_expression` makes `org_name` an expression, not a column of the model's \
+             table, so the model reads a joined or computed query",
+        ),
+        (
+            quote!(#[diesel(select_expression_type = Nullable<orgs::name>)]),
+            "`select_expression` makes `org_name` an expression",
+        ),
+        (
+            quote!(#[diesel(embed)]),
+            "`embed` reads `org_name` through another `Selectable` struct, whose columns may \
+             be of another table",
+        ),
+    ] {
+        let errors = expand_err(quote! {
+            #[diesel(table_name = users)]
+            pub struct User {
+                #[lookup]
+                pub email: String,
+                #attribute
+                pub org_name: String,
+                #[diesel(embed)]
+                pub org: Org,
+            }
+        });
+        assert_eq!(errors.len(), 1, "{errors:#?}");
+        assert!(errors[0].contains(expected), "{errors:#?}");
+        assert!(errors[0].contains(JOINED_FIX), "{errors:#?}");
     }
 }
