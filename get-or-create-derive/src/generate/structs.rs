@@ -1,21 +1,24 @@
-//! The public structs of a model `User`: `UserLookup`, `UserDefaults` and `UserChanges`.
+//! The public structs of a model `User`: `UserLookup`, `UserDefaults` and `UserChanges`
+//! (or the names its options give them), with the derives its options ask for.
 
 use proc_macro2::TokenStream;
 use quote::quote;
 
+use crate::attrs::Generated;
 use crate::model::{Field, Model};
 
+/// The three structs, and `From<Defaults> for Changes`.
 pub fn generate(model: &Model) -> TokenStream {
     let ident = &model.ident;
     let lookup = data_struct(
         model,
-        &model.lookup_ident(),
+        Generated::Lookup,
         &model.lookup,
         &format!(" The key that identifies one [`{ident}`] row: its fields marked `#[lookup]`."),
     );
     let defaults = data_struct(
         model,
-        &model.defaults_ident(),
+        Generated::Defaults,
         &model.defaults,
         &format!(
             " The values a new [`{ident}`] row is created with: its fields marked `#[default]`. \
@@ -31,16 +34,19 @@ pub fn generate(model: &Model) -> TokenStream {
 }
 
 /// A struct with one public field per field of `fields`, with the model's field docs.
-fn data_struct(model: &Model, ident: &syn::Ident, fields: &[Field], doc: &str) -> TokenStream {
+fn data_struct(model: &Model, which: Generated, fields: &[Field], doc: &str) -> TokenStream {
     let vis = &model.vis;
+    let ident = &model.generated(which).ident;
+    let derive = derive_attribute(model, which);
     let fields = fields.iter().map(|field| {
         let name = &field.ident;
         let ty = &field.ty;
-        let docs = &field.docs;
-        quote!(#(#docs)* pub #name: #ty,)
+        let attrs = field_attrs(field);
+        quote!(#attrs pub #name: #ty,)
     });
     quote! {
         #[doc = #doc]
+        #derive
         #vis struct #ident {
             #(#fields)*
         }
@@ -59,17 +65,20 @@ fn changes_struct(model: &Model) -> TokenStream {
          written whether the row exists or is created; a `None` field keeps the stored value, or \
          takes its default when the row is created."
     );
+    // `Default` is the runtime's (`Model::Changeset: Default`); the model has dropped a
+    // `Default` from the user's derives, which would not compile twice.
+    let derives = &model.generated(Generated::Changes).derives;
     let names: Vec<_> = model.defaults.iter().map(|field| &field.ident).collect();
     let fields = model.defaults.iter().map(|field| {
         let name = &field.ident;
         let ty = &field.ty;
-        let docs = &field.docs;
-        quote!(#(#docs)* pub #name: ::std::option::Option<#ty>,)
+        let attrs = field_attrs(field);
+        quote!(#attrs pub #name: ::std::option::Option<#ty>,)
     });
     let unused = names.is_empty().then(|| quote!(let _ = defaults;));
     quote! {
         #[doc = #doc]
-        #[derive(Default)]
+        #[derive(Default #(, #derives)*)]
         #vis struct #ident {
             #(#fields)*
         }
@@ -83,4 +92,18 @@ fn changes_struct(model: &Model) -> TokenStream {
             }
         }
     }
+}
+
+/// `#[derive(..)]` with the user's derives for `which`, if there are any.
+fn derive_attribute(model: &Model, which: Generated) -> Option<TokenStream> {
+    let derives = &model.generated(which).derives;
+    (!derives.is_empty()).then(|| quote!(#[derive(#(#derives),*)]))
+}
+
+/// The attributes of a field in a generated struct: the model's field docs, then those
+/// forwarded by `#[get_or_create(attr(..))]`.
+fn field_attrs(field: &Field) -> TokenStream {
+    let docs = &field.docs;
+    let forward = &field.forward;
+    quote!(#(#docs)* #(#[#forward])*)
 }
