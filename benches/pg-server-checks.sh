@@ -14,9 +14,12 @@
 #      to a generic plan) and planned for its values each time (`force_custom_plan`: what
 #      the library's unnamed statements get). Also the one-statement bulk of the library
 #      before this redesign (`WITH .. UNNEST .. row_number() .. INSERT .. NOT EXISTS ..
-#      UNION ALL ..`, as the old bench ran it), for the 282 ms the old bench reported.
+#      UNION ALL ..`, as the old bench ran it), for the 282 ms the old bench reported;
+#   4. the plan a kept statement gets when its first executions were small (100 keys) and
+#      later ones large (10,000), as in the old bench, which ran 100, 1,000 and 10,000
+#      keys on one connection.
 #
-# Usage: benches/pg-server-checks.sh [1|2|3 ...]   (default: all)
+# Usage: benches/pg-server-checks.sh [1|2|3|4 ...]   (default: all)
 # Env:   PG_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/test)
 #        PGBENCH_SECONDS per pgbench run (default 5), PGBENCH_ROUNDS (default 3)
 set -euo pipefail
@@ -26,7 +29,7 @@ url=${PG_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}
 seconds=${PGBENCH_SECONDS:-5}
 rounds=${PGBENCH_ROUNDS:-3}
 parts=("$@")
-((${#parts[@]})) || parts=(1 2 3)
+((${#parts[@]})) || parts=(1 2 3 4)
 schema=goc_check_$$
 work=$(mktemp -d)
 
@@ -147,6 +150,52 @@ part3() {
             t[n++] = $2
             if (n == 5) { printf "| %d | %.1f | %.1f | %.1f |\n", ++row, t[0] + t[1], t[2] + t[3], t[4]; n = 0 }
         }'
+    done
+    echo
+}
+
+part4() {
+    echo "## 4. a plan made for small calls: six executions of 100 keys, then three of 10,000"
+    echo
+    echo "As the old bench ran its statement (sizes 100, 1,000, then 10,000 on one"
+    echo "connection), or an importer whose batches vary. ms of the 10,000-key executions."
+    echo
+    echo "| plan_cache_mode | library (insert + read) | old |"
+    echo "|---|---|---|"
+    local mode
+    for mode in auto force_custom_plan; do
+        {
+            prepare_sql
+            # 100 keys, half of them stored after a reset to 50 rows.
+            echo "SELECT array_agg('user' || CASE WHEN i % 2 = 0 THEN i / 2 ELSE 50 + i / 2 END || '@example.com' ORDER BY i) AS small,"
+            echo "       array_fill('Bench User'::text, ARRAY[100]) AS small_names, array_fill(0, ARRAY[100]) AS small_karmas"
+            echo "  FROM generate_series(0, 99) i \\gset"
+            echo "SET plan_cache_mode = $mode;"
+            echo "\\o /dev/null"
+            for ((i = 0; i < 6; i++)); do
+                reset_sql 50
+                echo "EXECUTE lib_insert(:'small', :'small_names', :'small_karmas');"
+                echo "EXECUTE lib_read(:'small');"
+                reset_sql 50
+                echo "EXECUTE old_lib(:'small', :'small_names', :'small_karmas');"
+            done
+            for ((i = 0; i < 3; i++)); do
+                reset_sql 5000
+                echo "\\timing on"
+                echo "EXECUTE lib_insert(:'keys', :'names', :'karmas');"
+                echo "EXECUTE lib_read(:'keys');"
+                echo "\\timing off"
+                reset_sql 5000
+                echo "\\timing on"
+                echo "EXECUTE old_lib(:'keys', :'names', :'karmas');"
+                echo "\\timing off"
+            done
+            echo "\\o"
+        } >"$work/small.sql"
+        q -f "$work/small.sql" | awk -v mode="$mode" '/^Time:/ {
+            t[n++] = $2
+            if (n == 3) { lib = lib sep sprintf("%.1f", t[0] + t[1]); old = old sep sprintf("%.1f", t[2]); sep = ", "; n = 0 }
+        } END { printf "| %s | %s | %s |\n", mode, lib, old }'
     done
     echo
 }
