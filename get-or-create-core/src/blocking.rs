@@ -262,14 +262,16 @@ impl<M: Model> GetOrCreate for M {
 /// and can read `M`'s rows (`Queryable` and `Selectable`), including r2d2's pooled
 /// connections. Implemented by the library only; name it in the bounds of generic code.
 #[diagnostic::on_unimplemented(
-    message = "`{Self}` is not a connection `get_or_create` of `{M}` can use",
-    label = "not a sync Diesel connection for `{M}`",
+    message = "the calls of `{M}` cannot run on `{Self}`",
+    label = "`{M}`'s rows cannot be read or written through this connection",
+    note = "`{M}` must derive `Queryable` and `Selectable` with the same \
+            `#[diesel(table_name = ..)]` as `GetOrCreate`, and each of its fields must fit \
+            its column (an error on a field of `{M}` says which does not)",
     note = "the sync calls take a Diesel connection (`PgConnection`, `SqliteConnection`, \
-            `MysqlConnection`, r2d2 pooled); for diesel-async connections import \
-            `get_or_create_core::asynchronous::GetOrCreate` and `.await` the call",
-    note = "the connection's backend must be enabled in get-or-create-core's features \
-            (`postgres`, `sqlite`, `mysql`), and `{M}` must derive `Queryable` and \
-            `Selectable` with the same `#[diesel(table_name = ..)]` as `GetOrCreate`"
+            `MysqlConnection`, r2d2 pooled) whose backend is enabled in get-or-create-core's \
+            features (`postgres`, `sqlite`, `mysql`)",
+    note = "for a diesel-async connection, import `get_or_create_core::asynchronous::GetOrCreate` \
+            instead of `get_or_create_core::GetOrCreate`, and `.await` the call"
 )]
 pub trait Connection<M: Model>: sealed::Connection<M> {}
 

@@ -97,6 +97,9 @@ pub struct FieldAttrs {
     pub role: Option<(Role, Span)>,
     /// `#[diesel(column_name = ..)]`
     pub column_name: Option<Ident>,
+    /// Where `#[default]` itself is written (not `#[get_or_create(default)]`): std's
+    /// `derive(Default)` reads it as its own.
+    pub short_default: Option<Span>,
     /// `#[get_or_create(on_create = "..")]`: the SQL expression written on insert.
     pub on_create: Option<LitStr>,
     /// `#[get_or_create(on_update = "..")]`: the SQL expression written on update.
@@ -246,6 +249,7 @@ pub fn parse_field_attrs(attrs: &[Attribute], errors: &mut Errors) -> FieldAttrs
                 ));
             }
             set_role(&mut out, Role::Default, path.span(), errors);
+            out.short_default = Some(attr.span());
         } else if path.is_ident("get_or_create") {
             // A bad option is reported and stepped over, not returned: the options after
             // it are still read, and a `lookup(x)` still counts as a lookup (like

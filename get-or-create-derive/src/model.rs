@@ -26,6 +26,8 @@ pub struct Model {
     pub sql_columns: Vec<SqlField>,
     /// The generated structs, indexed by [`Generated::index`].
     pub structs: [Struct; 3],
+    /// The first `#[default]` written as such, which clashes with `derive(Default)`.
+    pub short_default: Option<proc_macro2::Span>,
 }
 
 /// A field whose value an SQL expression writes.
@@ -178,6 +180,7 @@ impl Model {
         let mut lookup = Vec::new();
         let mut defaults = Vec::new();
         let mut sql_columns = Vec::new();
+        let mut short_default = None;
         // The first attribute that makes the model read more than its table's columns:
         // one error for the model, since the fix (derive on another struct) is one.
         let mut reads_elsewhere = struct_attrs
@@ -185,6 +188,7 @@ impl Model {
             .map(|span| syn::Error::new(span, joined_message(&input.ident)));
         for field in named.iter().flat_map(|named| &named.named) {
             let field_attrs = attrs::parse_field_attrs(&field.attrs, &mut errors);
+            short_default = short_default.or(field_attrs.short_default);
             let Some(ident) = &field.ident else { continue };
             if let (None, Some((kind, span))) = (&reads_elsewhere, field_attrs.not_a_column) {
                 reads_elsewhere = Some(syn::Error::new(span, not_a_column_message(ident, kind)));
@@ -274,6 +278,7 @@ impl Model {
             filter: struct_attrs.filter,
             sql_columns,
             structs,
+            short_default,
         };
         match errors.finish() {
             Ok(()) => Ok(model),

@@ -252,14 +252,16 @@ impl<M: Model> GetOrCreate for M {
 /// features and can read `M`'s rows. Implemented by the library only; name it in the
 /// bounds of generic code.
 #[diagnostic::on_unimplemented(
-    message = "`{Self}` is not an async connection `get_or_create` of `{M}` can use",
-    label = "not a diesel-async connection for `{M}`",
-    note = "`get_or_create_core::asynchronous::GetOrCreate` takes diesel-async connections \
-            (`AsyncPgConnection`, `AsyncMysqlConnection`, `SyncConnectionWrapper<..>`, \
-            pooled); for a sync Diesel connection import `get_or_create_core::GetOrCreate`",
-    note = "the connection's backend must be enabled in get-or-create-core's features \
-            (`postgres`, `sqlite`, `mysql`), and `{M}` must derive `Queryable` and \
-            `Selectable` with the same `#[diesel(table_name = ..)]` as `GetOrCreate`"
+    message = "the async calls of `{M}` cannot run on `{Self}`",
+    label = "`{M}`'s rows cannot be read or written through this connection",
+    note = "`{M}` must derive `Queryable` and `Selectable` with the same \
+            `#[diesel(table_name = ..)]` as `GetOrCreate`, and each of its fields must fit \
+            its column (an error on a field of `{M}` says which does not)",
+    note = "the async calls take a diesel-async connection (`AsyncPgConnection`, \
+            `AsyncMysqlConnection`, `SyncConnectionWrapper<..>`, deadpool or bb8 pooled) whose \
+            backend is enabled in get-or-create-core's features (`postgres`, `sqlite`, `mysql`)",
+    note = "for a sync Diesel connection, import `get_or_create_core::GetOrCreate` instead of \
+            `get_or_create_core::asynchronous::GetOrCreate`"
 )]
 pub trait Connection<M: Model>: sealed::Connection<M> {}
 

@@ -1,32 +1,36 @@
 //! Compile-time checks the derive places on each field, spanned at the field's type, so
 //! that a type that does not fit its column is reported at the field, in the crate's words.
 
+use std::marker::PhantomData;
+
 use diesel::backend::Backend;
 use diesel::dsl::SqlTypeOf;
 use diesel::expression::{AsExpression, TypedExpressionType};
 use diesel::sql_types::is_nullable::{IsNullable, NotNull};
 use diesel::sql_types::{HasSqlType, SqlType};
-use diesel::{Column, Expression};
+use diesel::Column;
 
 use super::{spelled, WriteValue};
 
 /// Proves at compile time that a field's type, spelled `S` (see
-/// [`spelled`](super::spelled)), can be written to its column.
+/// [`spelled`](super::spelled)), can be written to a column of SQL type `ST`.
 #[diagnostic::on_unimplemented(
-    message = "the field type `{Self}` does not fit the column `{Col}`",
-    label = "this type cannot be written to `{Col}`",
+    message = "the field type `{Self}` cannot be written to a column of SQL type `{ST}`",
+    label = "not a value for this column",
     note = "use the Rust type that Diesel maps to the column's SQL type; for a `Nullable<..>` \
             column, `Option<..>` (`None` writes `NULL`) or `Option<Option<..>>` (`None` writes \
             the column's `DEFAULT`); for a `NOT NULL` column, the plain type or `Option<..>` \
             (`None` writes the column's `DEFAULT`)"
 )]
-pub trait FitsColumn<Col, S = spelled::Plain> {}
+pub trait FitsColumn<ST, S = spelled::Plain> {}
 
-impl<T, Col, S> FitsColumn<Col, S> for T
+// Not recommended: rustc would otherwise list every type Diesel maps to `ST` instead of
+// the message above.
+#[diagnostic::do_not_recommend]
+impl<T, ST, S> FitsColumn<ST, S> for T
 where
-    Col: Expression,
-    Col::SqlType: SqlType + TypedExpressionType,
-    T: FitsSqlType<Col::SqlType, <Col::SqlType as SqlType>::IsNull, S>,
+    ST: SqlType + TypedExpressionType,
+    T: FitsSqlType<ST, <ST as SqlType>::IsNull, S>,
 {
 }
 
@@ -63,7 +67,38 @@ where
 }
 
 /// See [`FitsColumn`].
-pub fn assert_fits_column<T: FitsColumn<Col, S> + ?Sized, Col, S>() {}
+pub fn assert_fits_column<T: FitsColumn<ST, S> + ?Sized, ST, S>() {}
+
+/// Proves at compile time that a lookup field can match every value of its column, of
+/// SQL type `ST`: on a nullable column it must be an `Option`, whose `None` matches `NULL`.
+#[diagnostic::on_unimplemented(
+    message = "the lookup field type `{Self}` cannot match the `NULL`s of its nullable \
+               column (SQL type `{ST}`)",
+    label = "make this an `Option<..>`",
+    note = "a lookup on a nullable column is an `Option`: `None` finds the row whose column \
+            is `NULL` (`IS NULL`); or, if the column never holds `NULL`, declare it `NOT NULL` \
+            in the database and in `table!`"
+)]
+pub trait KeyFitsColumn<ST> {}
+
+#[diagnostic::do_not_recommend]
+impl<T, ST> KeyFitsColumn<ST> for T
+where
+    ST: SqlType,
+    T: KeyShape<<ST as SqlType>::IsNull>,
+{
+}
+
+/// [`KeyFitsColumn`] by the column's nullability: any type on a `NOT NULL` column (whether
+/// it fits is [`FitsColumn`]'s question), an `Option` on a nullable one.
+pub trait KeyShape<Null> {}
+
+impl<T> KeyShape<NotNull> for T {}
+
+impl<U> KeyShape<IsNullable> for Option<U> {}
+
+/// See [`KeyFitsColumn`].
+pub fn assert_key_fits_column<T: KeyFitsColumn<ST> + ?Sized, ST>() {}
 
 /// Proves at compile time that a field's type, spelled `S`, can be bound for its column
 /// on one backend named in `#[diesel(check_for_backend(..))]`.
@@ -86,3 +121,44 @@ where
 
 /// See [`BindsOn`].
 pub fn assert_binds_on<T: BindsOn<Col, DB, S>, Col, DB, S>() {}
+
+/// Asks, in the derive's code, whether a model written with `#[default]` implements
+/// `Default`: if it derives it, std's derive refuses our `#[default]` as its own, and its
+/// error says nothing of `#[get_or_create(default)]`. The call of
+/// `(&&DefaultProbe::<Model>::new()).short_default()` then picks
+/// [`ShortDefaultClash`]'s deprecated method, whose warning says it.
+pub struct DefaultProbe<T>(PhantomData<T>);
+
+impl<T> DefaultProbe<T> {
+    /// A probe of `T`.
+    pub const fn new() -> Self {
+        DefaultProbe(PhantomData)
+    }
+}
+
+impl<T> Default for DefaultProbe<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// See [`DefaultProbe`]: picked for a model that implements `Default`.
+pub trait ShortDefaultClash {
+    /// Warns that `#[default]` clashes with `derive(Default)`.
+    #[deprecated(
+        note = "this model implements `Default`: if it derives it, std's `derive(Default)` \
+                reads `#[default]` on a field as its own attribute and refuses it; write \
+                `#[get_or_create(default)]` instead"
+    )]
+    fn short_default(&self) {}
+}
+
+impl<T: Default> ShortDefaultClash for &DefaultProbe<T> {}
+
+/// See [`DefaultProbe`]: picked for every other model.
+pub trait ShortDefaultFine {
+    /// Nothing to say.
+    fn short_default(&self) {}
+}
+
+impl<T> ShortDefaultFine for DefaultProbe<T> {}

@@ -30,7 +30,9 @@ pub(crate) use bind::bind_written;
 pub use bind::{defaultable, nullable, spelled, Spelling};
 pub use bind::{ArrayProbe, IsArray, IsNotArray};
 pub use bind::{KeyBind, KeyValue, Nullability, ValueBind, WriteValue};
-pub use check::{assert_binds_on, assert_fits_column, BindsOn, FitsColumn, FitsSqlType};
+pub use check::{assert_binds_on, assert_fits_column, assert_key_fits_column};
+pub use check::{BindsOn, FitsColumn, FitsSqlType, KeyFitsColumn, KeyShape};
+pub use check::{DefaultProbe, ShortDefaultClash, ShortDefaultFine};
 
 /// A model: its generated structs and its table.
 pub trait Model: Sized + Send + 'static {

@@ -19,9 +19,27 @@ pub fn generate(model: &Model) -> TokenStream {
                 __goc::assert_binds_on::<#ty, #column, #backend, #spelled>();
             }
         });
+        let sql_type = quote_spanned!(ty.span()=> diesel::dsl::SqlTypeOf<#column>);
+        let key = model.lookup.iter().any(|f| f.ident == field.ident).then(
+            || quote_spanned!(ty.span()=> __goc::assert_key_fits_column::<#ty, #sql_type>();),
+        );
         quote_spanned! {ty.span()=>
-            __goc::assert_fits_column::<#ty, #column, #spelled>();
+            #key
+            __goc::assert_fits_column::<#ty, #sql_type, #spelled>();
             #(#per_backend)*
+        }
+    });
+    // `#[default]` on a struct that derives `Default`: std's derive refuses it as its own
+    // attribute, and cannot be told otherwise; a warning at the attribute says what to
+    // write instead. (Only a type that implements `Default` picks the deprecated method.)
+    let ident = &model.ident;
+    let default_clash = model.short_default.map(|span| {
+        quote_spanned! {span=>
+            {
+                #[allow(unused_imports)]
+                use __goc::{ShortDefaultClash as _, ShortDefaultFine as _};
+                (&&__goc::DefaultProbe::<#ident>::new()).short_default();
+            }
         }
     });
     quote! {
@@ -30,6 +48,7 @@ pub fn generate(model: &Model) -> TokenStream {
         #[allow(dead_code)]
         fn __field_types_fit_their_columns() {
             #(#checks)*
+            #default_clash
         }
     }
 }
