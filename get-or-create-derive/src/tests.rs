@@ -189,7 +189,12 @@ fn expands_the_namespaced_attributes_like_the_short_ones() {
             pub name: String,
         }
     };
-    assert_eq!(expand_ok(short), expand_ok(namespaced));
+    // The same, but for the hint that `#[default]` clashes with `derive(Default)`, which
+    // only the short form needs.
+    let (short, namespaced) = (expand_ok(short), expand_ok(namespaced));
+    let probe = "        {\n            #[allow(unused_imports)]\n            use __goc::{ShortDefaultClash as _, ShortDefaultFine as _};\n            (&&__goc::DefaultProbe::<User>::new()).short_default();\n        }\n";
+    assert!(short.contains(probe), "{short}");
+    assert_eq!(short.replace(probe, ""), namespaced);
 }
 
 #[test]
