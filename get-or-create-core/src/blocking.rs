@@ -83,8 +83,9 @@ pub trait GetOrCreate: Model {
     /// call created; the results are in the order of `items`.
     ///
     /// It sends a fixed number of statements per chunk of items, not per item: on
-    /// PostgreSQL one per 10,000 items, on SQLite two, on MySQL/MariaDB at most three, and
-    /// one more for the items of a chunk that lost a race. The same key twice in `items`
+    /// PostgreSQL two per 10,000 items (an insert of the missing keys, then a read), on
+    /// SQLite two, on MySQL/MariaDB at most three; an item whose insert met a clash the
+    /// read cannot explain, or whose key holds a `NULL`, is answered by the single call. The same key twice in `items`
     /// gets the same row, created at most once (with the defaults of its first
     /// occurrence).
     ///
@@ -99,9 +100,9 @@ pub trait GetOrCreate: Model {
     /// Sets every default field of the row that `lookup` identifies to `defaults`, or
     /// creates the row with them, and says whether this call created it.
     ///
-    /// It never loses an update to a concurrent call and never creates a duplicate. On
-    /// PostgreSQL it is one statement; elsewhere `UPDATE`, then `INSERT` only when no row
-    /// matched (see the README for the statements per backend).
+    /// It never loses an update to a concurrent call and never creates a duplicate: an
+    /// `UPDATE` (with `RETURNING` on PostgreSQL and SQLite), then an `INSERT` only when no
+    /// row matched (see the README for the statements per backend).
     ///
     /// # Errors
     ///

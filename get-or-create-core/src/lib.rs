@@ -66,6 +66,16 @@
 //! assert_eq!(created, [true, false, false]);
 //! assert_eq!(rows[1].0.id, ann.id);
 //! assert_eq!(rows[0].0.id, rows[2].0.id);
+//!
+//! // Sync a table with a list: each row set to its item's values, or created.
+//! let rows = User::update_or_create_many(
+//!     &mut conn,
+//!     [("ann@example.com", 5), ("cy@example.com", 1)].map(|(email, karma)| {
+//!         (UserLookup { email: email.into() }, UserDefaults { name: "?".into(), karma })
+//!     }),
+//! )?;
+//! assert_eq!((rows[0].0.id, rows[0].0.karma, rows[0].1), (ann.id, 5, false));
+//! assert!(rows[1].1);
 //! # Ok(())
 //! # }
 //! ```
@@ -83,11 +93,38 @@
 //!   [`GetOrCreate`] (and [`asynchronous::GetOrCreate`]), and compile-time checks that
 //!   each field's type fits its column (the error points at the field).
 //!
-//! Fields with neither attribute are left to the database (identity columns, column
-//! defaults) and read back. `#[get_or_create(lookup)]` and `#[get_or_create(default)]` are
-//! the same attributes, for structs that also derive `Default` (whose `#[default]` clashes).
+//! Fields with no attribute are left to the database (identity columns, column defaults)
+//! and read back. The attributes:
+//!
+//! | on | attribute | means |
+//! |---|---|---|
+//! | field | `#[lookup]` | part of the key, compared with `=` (`IS NULL` for an `Option`'s `None` on a nullable column) |
+//! | field | `#[lookup(function = lower)]` | compared as `lower(column) = lower(value)`, for a unique index on `lower(column)`; any SQL function name, such as `"app.canon_name"` |
+//! | field | `#[lookup(collate = "NOCASE")]` | compared with that collation, for a unique index that uses it |
+//! | field | `#[default]` | written only when a row is created; an `Option` on a `NOT NULL` column writes the column's `DEFAULT` for `None` |
+//! | field | `#[get_or_create(lookup)]`, `#[get_or_create(default)]` | the same, for a struct that also derives `Default` |
+//! | field | `#[get_or_create(on_create = "now()", on_update = "now()")]` | written by an SQL expression when the row is created, updated, or both |
+//! | field | `#[get_or_create(attr(serde(rename = "..")))]` | written on the field in the generated structs |
+//! | struct | `#[get_or_create(where = "deleted_at IS NULL")]` | the key is unique among these rows only (a partial unique index) |
+//! | struct | `#[get_or_create(derive(Debug, Clone), lookup_derive(Hash, Eq, PartialEq))]` | derives on the generated structs (all, or one) |
+//! | struct | `#[get_or_create(lookup_struct = UserKey, defaults_struct = .., changes_struct = ..)]` | other names for the generated structs |
+//!
 //! The derive reads Diesel's `#[diesel(table_name = ..)]`, `#[diesel(column_name = ..)]` and
-//! `#[diesel(check_for_backend(..))]`.
+//! `#[diesel(check_for_backend(..))]`. It refuses a model that reads a joined query
+//! (`#[diesel(base_query = ..)]`, `select_expression`, `embed`): derive on a struct of the
+//! table's own columns, and load the joined view with the other model. It refuses generic
+//! and borrowing structs too: an application with separate `NewUser<'a>` insert forms
+//! derives `GetOrCreate` on its owned read model (`Queryable` + `Selectable`, one field per
+//! column) and builds `UserLookup` and `UserDefaults` from its borrowed values.
+//!
+//! # Database defaults
+//!
+//! As in Diesel's `Insertable`, a `#[default]` field of type `Option<T>` on a `NOT NULL`
+//! column writes the column's SQL `DEFAULT` when it is `None`, and its value otherwise. On a
+//! nullable column `None` writes `NULL`; to write the `DEFAULT` of a nullable column, spell
+//! the field `Option<Option<T>>` (`None` writes `DEFAULT`, `Some(None)` writes `NULL`). In an
+//! update (`update_or_create`, [`UserChanges`](GetOrCreate::Changes)) such a `None` keeps
+//! the stored value, as Diesel's `AsChangeset` does.
 //!
 //! # The calls
 //!
@@ -98,6 +135,8 @@
 //! | [`get_or_create_many`](GetOrCreate::get_or_create_many) | many keys at once, a fixed number of statements per chunk |
 //! | [`update_or_create`](GetOrCreate::update_or_create) | set the defaults on the row of a key, or create it with them |
 //! | [`update_or_create_with`](GetOrCreate::update_or_create_with) | set some fields, with values used only when creating |
+//! | [`update_or_create_many`](GetOrCreate::update_or_create_many) | `update_or_create` of many keys, a fixed number of statements per chunk |
+//! | [`check_schema`](GetOrCreate::check_schema) | whether a unique index backs the key as declared, for start-up and tests |
 //!
 //! Each returns the row (rows) and whether this call created it, and takes any sync Diesel
 //! [`Connection`]. With the feature `async`, [`asynchronous::GetOrCreate`] has the same
@@ -108,29 +147,37 @@
 //!
 //! - `created` is `true` for exactly one caller per new row, however many race for it.
 //! - A row that exists writes nothing on `get_or_create`: no sequence value, no lock.
-//! - The library never opens a transaction or a savepoint, and a lost race never aborts
-//!   the caller's transaction.
+//! - The library never opens a transaction, and a lost race never aborts the caller's
+//!   transaction. The one savepoint it may send is on PostgreSQL, inside the caller's
+//!   transaction, when an insert clashed on a unique index other than the key's and the
+//!   clash must be named.
+//! - `update_or_create` and `update_or_create_many` set the given values (no
+//!   read-modify-write): no update is lost to a concurrent call.
 //! - Every failure has its own [`Error`] case: several rows match, another unique
-//!   constraint fired, no unique index covers the lookup, the transaction must be retried.
+//!   constraint fired, no unique index backs the key, the transaction must be retried.
 //!
-//! The lookup columns need a unique index (or primary key) on exactly those columns: it is
-//! what makes the database, not the library, the judge of a race.
+//! The key needs a unique index (or primary key) that compares it as the model declares
+//! it: its columns, each one's `function` or `collate`, and its `where` filter. It is what
+//! makes the database, not the library, the judge of a race; the calls check it before
+//! they first create a row ([`Error::NoUniqueIndex`] gives the `CREATE UNIQUE INDEX` to
+//! run).
 //!
 //! # Statements per backend
 //!
-//! Enable the cargo features `postgres`, `sqlite` and/or `mysql`. Each statement is
-//! prepared once per connection and reused.
+//! Enable the cargo features `postgres`, `sqlite` and/or `mysql`. Each statement whose text
+//! depends only on the model is prepared once per connection and reused.
 //!
 //! | `get_or_create` | PostgreSQL | SQLite | MySQL/MariaDB |
 //! |---|---|---|---|
-//! | row exists | 1 | 1 (`SELECT`) | 1 (`SELECT`) |
-//! | row missing | 1 | 2 (`SELECT`, `INSERT .. ON CONFLICT DO NOTHING RETURNING`) | 3 (`SELECT`, `INSERT`, `SELECT`) |
-//! | lost race | 2 | 3 | 3 (the last one `LOCK IN SHARE MODE`) |
+//! | row exists | 1 (`SELECT .. LIMIT 2`) | 1 (`SELECT`) | 1 (`SELECT`) |
+//! | row missing | 2 (`SELECT`, `INSERT .. ON CONFLICT DO NOTHING RETURNING`) | 2 (`SELECT`, `INSERT .. ON CONFLICT (key) DO NOTHING RETURNING`) | 3 (`SELECT`, `INSERT`, `SELECT`) |
+//! | lost race | 3 | 3 | 3 (the last one `LOCK IN SHARE MODE`) |
 //!
-//! PostgreSQL's single statement inserts only when its lookup found nothing.
-//! `get_or_create_with` on PostgreSQL takes SQLite's select-first flow, since its defaults
-//! must not be computed for a row that exists. The README lists the statements of every
-//! call, and each backend's module in the source says why.
+//! Each backend's module in the source lists the statements of every call and path, and
+//! says why. On PostgreSQL every statement is a single `SELECT`, `INSERT` or `UPDATE` of one
+//! table, with no CTE and no correlated subquery: none relies on two reads of a table in
+//! one statement sharing a snapshot, so each is a plain router or pushed-down statement on
+//! Citus, whose unique indexes include the distribution column.
 //!
 //! # Transactions and isolation levels
 //!
@@ -145,11 +192,12 @@
 //!
 //! # `NULL` in a lookup
 //!
-//! A lookup field of type `Option<T>` matches `NULL` with `IS NULL`. A unique index treats
-//! `NULL`s as distinct unless declared `NULLS NOT DISTINCT` (PostgreSQL 15+), so elsewhere a
-//! `NULL` key is not protected against concurrent duplicates; a later call that finds them
-//! gets [`Error::MultipleRowsMatch`]. On those databases make the column `NOT NULL` and use
-//! a sentinel value for "none".
+//! A lookup on a nullable column is an `Option` (a plain type there is a compile error), and
+//! its `None` matches `NULL` with `IS NULL`. A unique index treats `NULL`s as distinct
+//! unless declared `NULLS NOT DISTINCT` (PostgreSQL 15+), so elsewhere a `NULL` key is not
+//! protected against concurrent duplicates; a later call that finds them gets
+//! [`Error::MultipleRowsMatch`]. On those databases make the column `NOT NULL` and use a
+//! sentinel value for "none".
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
