@@ -85,9 +85,12 @@ pub trait GetOrCreate: Model {
     /// It sends a fixed number of statements per chunk of items, not per item: on
     /// PostgreSQL two per 10,000 items (an insert of the missing keys, then a read), on
     /// SQLite two, on MySQL/MariaDB at most three; an item whose insert met a clash the
-    /// read cannot explain, or whose key holds a `NULL`, is answered by the single call. The same key twice in `items`
-    /// gets the same row, created at most once (with the defaults of its first
-    /// occurrence).
+    /// read cannot explain, or whose key holds a `NULL`, is answered by the single call.
+    ///
+    /// The same key twice in `items` gets the same row, created at most once, from the
+    /// values of the item whose flag says so: the first of them, unless they leave
+    /// different columns to their `DEFAULT` (an `Option` default's `None`), which
+    /// PostgreSQL and SQLite insert in separate statements.
     ///
     /// # Errors
     ///
