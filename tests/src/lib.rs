@@ -73,6 +73,7 @@ macro_rules! __backend_module {
 }
 
 pub mod asynchronous;
+pub mod keys;
 
 pub mod schema {
     diesel::table! {
