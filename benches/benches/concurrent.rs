@@ -2,7 +2,7 @@
 //!
 //! - `<backend>/throughput`: 8 clients call hits (the key exists, 10,000 rows) as fast as
 //!   they can for a fixed time; calls per second of `get_or_create` against Diesel's bare
-//!   select (`.first()`, and `.limit(2).load()`), in rounds where the sides take turns
+//!   select (`.first()`, `.limit(2).load()`, `.load()`), in rounds where the sides take turns
 //!   (rotating order), the ratio taken round by round.
 //! - `<backend>/contention`: 8 clients each get-or-create the same 500 new keys, every
 //!   client in its own shuffled order (`shuffled`) or all in the same order

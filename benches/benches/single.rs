@@ -1,8 +1,9 @@
 //! One call at a time, on each backend, against bare Diesel:
 //!
 //! - `<backend>/hit`: the key exists. Floors: Diesel's `filter(email.eq(..)).first()`
-//!   (`LIMIT 1`) and the same with `.limit(2).load()`, which, like the library's
-//!   `LIMIT 2`, would see a second matching row.
+//!   (`LIMIT 1`), the same with `.limit(2).load()`, which, like the library's `LIMIT 2`,
+//!   would see a second matching row, and with `.load()` and no `LIMIT` (Diesel binds a
+//!   `LIMIT`, which costs SQLite several times the lookup).
 //! - `<backend>/miss`: the key is new. Floor: Diesel's `insert_into(..).values(..)
 //!   .returning(..)` (MariaDB: `INSERT`, then `SELECT` by the key); also the hand-written
 //!   error-free select-first (`SELECT`, then `INSERT .. ON CONFLICT DO NOTHING RETURNING`).
@@ -10,7 +11,8 @@
 //!
 //! Criterion measures each side on its own (absolute times). Then a paired run measures
 //! the sides again in alternating batches on the same connection and prints the ratios
-//! to the floor, round by round (see `paired` in the crate): those are the figures in
+//! to the floor, round by round, in wall time and in CPU time of the client and the
+//! server (see `paired` and `CpuProbe` in the crate): those are the figures in
 //! BENCHMARKS.md. Last, per backend, the statements and id values of each path of
 //! `get_or_create` (hit, miss, lost race), and the id values 1,000 hits consumed.
 //!
