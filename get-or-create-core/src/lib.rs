@@ -176,8 +176,8 @@
 //! Each backend's module in the source lists the statements of every call and path, and
 //! says why. On PostgreSQL every statement is a single `SELECT`, `INSERT` or `UPDATE` of one
 //! table, with no CTE and no correlated subquery: none relies on two reads of a table in
-//! one statement sharing a snapshot, so each is a plain router or pushed-down statement on
-//! Citus, whose unique indexes include the distribution column.
+//! different shards sharing a snapshot, so each is a plain router or pushed-down statement
+//! on Citus, whose unique indexes include the distribution column (`pg/mod.rs` says more).
 //!
 //! # Transactions and isolation levels
 //!

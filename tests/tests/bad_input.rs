@@ -273,9 +273,6 @@ fn strange_values_as_lookups<D: TestDb>() {
 /// `slots` is unique on `(room, day)`; the model looks up by `room` alone. No unique
 /// index backs that lookup, so creating a row is refused before anything is written;
 /// finding rows is answered from what the table holds, never with a wrong row.
-/// (PostgreSQL's one-statement `get_or_create` refuses such a lookup even when a row
-/// exists, since its statement always carries the insert; the select-first
-/// `get_or_create_with` is the one that finds rows here.)
 fn lookup_unique_only_with_an_unmarked_column<D: TestDb>() {
     let db = D::create();
     let mut conn = db.connect();

@@ -163,9 +163,9 @@ fn not_supported<M: Stored<Mysql>>() -> Result<(), Failure> {
     if let Some(filter) = M::FILTER {
         reason = Some(format!(
             "MySQL/MariaDB have no partial indexes, so no index can back a key scoped by \
-             `where = \"{filter}\"`; for integrity, declare a generated column that is NULL \
-             outside the filter (e.g. `live_key VARCHAR(255) AS (IF({filter}, key, NULL)) \
-             PERSISTENT` with `UNIQUE (live_key)`), and use a model without `where` here"
+             `where = \"{filter}\"`; make the key unique over all rows instead (for soft \
+             deletes, set the key of a deleted row to NULL in a nullable column, whose NULLs a \
+             unique index lets repeat) and drop `where` from the model"
         ));
     }
     let _ = for_each_key_column::<M, Mysql>(|column| {

@@ -6,8 +6,8 @@
 //! | row exists | 1: `SELECT .. LIMIT 2` | 1: `UPDATE .. RETURNING` |
 //! | row missing | 2: `SELECT`, `INSERT .. ON CONFLICT DO NOTHING RETURNING` | 2: `UPDATE`, `INSERT` |
 //! | lost race | 3: the two above, then `SELECT` | 4: the two above, then the `UPDATE` again |
-//! | clash with another row on another unique index | 5-7: the `INSERT` again without `ON CONFLICT`, in a savepoint inside a transaction, to name the constraint | |
-//! | first insert of a model in a process, per table | one `EXPLAIN` more (see `unique_key.rs`) | |
+//! | clash with another row on another unique index | 4 (7 inside a transaction): the `INSERT` again without `ON CONFLICT`, in a savepoint inside a transaction, to name the constraint | |
+//! | first insert of a model in a process, per table | two more: the table's oid, and an `EXPLAIN` (see `unique_key.rs`) | |
 //!
 //! A hit is the cheapest statement there is: a prepared `SELECT` on the key's index, which
 //! takes no lock but the table's `AccessShareLock` and writes nothing. (The one-statement
@@ -28,11 +28,14 @@
 //! # Citus
 //!
 //! Every statement is a single `SELECT`, `INSERT` or `UPDATE` on one table, with no CTE
-//! and no correlated subquery: none relies on two reads of a table within one statement
+//! and no correlated subquery: none relies on two reads of a table in different shards
 //! sharing a snapshot, and all of them are plain router or pushed-down statements on a
 //! distributed table whose unique keys include the distribution column (as Citus
 //! requires of every unique index). The bulk insert reads the table as an anti-join
-//! (`LEFT JOIN .. WHERE .. IS NULL`), which Citus runs shard by shard.
+//! (`LEFT JOIN .. WHERE .. IS NULL`), which Citus runs shard by shard. The one statement
+//! that reads a table twice is `update_or_create`'s `UPDATE`, whose guard counts the key's
+//! rows in an uncorrelated subquery: both reads filter on the same key, so on Citus they
+//! go to the key's one shard, in one statement there. (Not tested on a Citus cluster.)
 
 use std::collections::{HashMap, HashSet};
 

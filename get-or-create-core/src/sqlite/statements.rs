@@ -201,7 +201,8 @@ where
 }
 
 /// `WITH __goc_i(..) AS (VALUES ..) UPDATE <table> SET <default column> = __goc_i.__goc_v0,
-/// .., <on_update expressions> FROM (<each key's last item>) AS __goc_i WHERE <keys match>
+/// .., <on_update expressions> FROM (SELECT * FROM __goc_i WHERE __goc_ord IN (SELECT
+/// max(__goc_ord) FROM __goc_i GROUP BY <keys>)) AS __goc_i WHERE <keys match>
 /// [AND (<filter>)] RETURNING <table>.rowid`: the first statement of an
 /// `update_or_create_many` chunk, which sets each stored key to its last item's values.
 /// Its items all leave the same columns to their stored values (see
@@ -231,13 +232,20 @@ where
         self.from.walk_ast(out.reborrow())?;
         out.push_sql(" SET ");
         push_input_assignments::<M, Sqlite>(Values::Defaults(&first.1), &mut out)?;
-        out.push_sql(" FROM (SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY ");
-        push_input_keys::<M, Sqlite>(&mut out)?;
-        out.push_sql(" ORDER BY ");
-        push_ord(&mut out)?;
-        out.push_sql(" DESC) AS __goc_n FROM ");
+        // Each key's last item, as `max(__goc_ord)` per key: a `row_number()` column here
+        // leads SQLite 3.53 to probe this subquery on that column for every stored row,
+        // quadratic in the chunk; without one it looks each item up in the key's index.
+        out.push_sql(" FROM (SELECT * FROM ");
         out.push_identifier(INPUT)?;
-        out.push_sql(") WHERE __goc_n = 1) AS ");
+        out.push_sql(" WHERE ");
+        push_ord(&mut out)?;
+        out.push_sql(" IN (SELECT max(");
+        push_ord(&mut out)?;
+        out.push_sql(") FROM ");
+        out.push_identifier(INPUT)?;
+        out.push_sql(" GROUP BY ");
+        push_input_keys::<M, Sqlite>(&mut out)?;
+        out.push_sql(")) AS ");
         out.push_identifier(INPUT)?;
         out.push_sql(" WHERE ");
         push_keys_match::<M, Sqlite, _>(&self.from, &mut out)?;
