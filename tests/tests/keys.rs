@@ -1525,8 +1525,9 @@ fn race_shapes<D, M>(
         let report = race(&db, load, |_| {}, spell, call);
         let stored = M::stored::<D>(&mut db.keys_connect());
         let what = format!("{what} {shape}");
-        rows += report.assert_exact(&what, load, &stored, M::canon);
-        eprintln!("{}", report.summary("", &what, load.keys));
+        let own = report.assert_exact(&what, load, &stored, M::canon);
+        rows += own;
+        eprintln!("{}", report.summary("", &what, own));
     }
     assert_eq!(
         M::stored::<D>(&mut db.keys_connect()).len(),
@@ -1670,10 +1671,11 @@ where
         });
         let stored = M::stored::<D>(&mut db.keys_connect());
         let what = format!("{what} {:?}", load.order);
-        rows += report.assert_exact(&what, load, &stored, M::canon);
+        let own = report.assert_exact(&what, load, &stored, M::canon);
+        rows += own;
         eprintln!(
             "{}, {} transaction attempts{}",
-            report.summary("", &what, load.keys),
+            report.summary("", &what, own),
             attempts.load(Ordering::Relaxed),
             if level.retries {
                 " (retried)"
@@ -1692,10 +1694,11 @@ where
         });
         let stored = M::stored::<D>(&mut db.keys_connect());
         let what = format!("{what} not retried");
-        rows += report.assert_consistent(&what, &stored, M::canon, |kind| {
+        let own = report.assert_consistent(&what, &stored, M::canon, |kind| {
             kind == "TransactionMustBeRetried" || kind.starts_with("Database(SerializationFailure")
         });
-        eprintln!("{}", report.summary("", &what, load.keys));
+        rows += own;
+        eprintln!("{}", report.summary("", &what, own));
     }
     (offset, rows)
 }
@@ -2409,7 +2412,7 @@ mod asynchronous {
         let attempts = attempts.load(std::sync::atomic::Ordering::Relaxed);
         eprintln!(
             "{}, {attempts} transaction attempts",
-            report.summary("", &what, KEYS)
+            report.summary("", &what, rows)
         );
     }
 
