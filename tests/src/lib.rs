@@ -14,6 +14,7 @@ use diesel::r2d2::R2D2Connection;
 use get_or_create_core::{Connection as GocConnection, GetOrCreate};
 
 pub mod race;
+mod readme;
 
 /// Instantiates every generic case `fn case<D: TestDb>()` listed for the backends listed:
 /// `for_backends!([sqlite postgres mysql] case_a, case_b)`, in modules named after the
@@ -74,6 +75,7 @@ macro_rules! __backend_module {
 
 pub mod asynchronous;
 pub mod keys;
+pub mod models;
 
 pub mod schema {
     diesel::table! {
