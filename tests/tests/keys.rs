@@ -1786,6 +1786,7 @@ fn mysql_bulk_call_losing_on_a_different_key_each_attempt() {
 // ---------------------------------------------------------------------------------------
 // Library bugs: what the library does against its documented behaviour. Each test states
 // the expected behaviour and is ignored with the reason; run them with `-- --ignored`.
+// Those no longer ignored were fixed, and stay as regression tests.
 
 mod library_bugs {
     use super::*;
@@ -1797,19 +1798,16 @@ mod library_bugs {
     }
 
     #[test]
-    #[ignore = "library bug: update_or_create says NoUniqueIndex when several rows match"]
     fn sqlite_update_or_create_when_several_rows_match() {
         update_or_create_when_several_rows_match::<SqliteDb>();
     }
 
     #[test]
-    #[ignore = "library bug: update_or_create says NoUniqueIndex when several rows match"]
     fn postgres_update_or_create_when_several_rows_match() {
         update_or_create_when_several_rows_match::<PgDb>();
     }
 
     #[test]
-    #[ignore = "library bug: update_or_create says NoUniqueIndex when several rows match"]
     fn mysql_update_or_create_when_several_rows_match() {
         update_or_create_when_several_rows_match::<MysqlDb>();
     }
@@ -1898,7 +1896,6 @@ mod library_bugs {
     /// the index `<table>_<column>_key`, which is PostgreSQL's own name for that column's
     /// unique constraint: `relation "domains_exact_domain_key" already exists`.
     #[test]
-    #[ignore = "library bug: NoUniqueIndex's create_index reuses the name of the column's unique constraint"]
     fn postgres_create_index_next_to_a_unique_column() {
         let db = PgDb::create_keys();
         let mut conn = db.keys_connect();

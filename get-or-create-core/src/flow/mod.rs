@@ -306,6 +306,31 @@ where
     fetch_as::<M, M, S, Q>(session, query).await
 }
 
+/// A failure met while creating the row of `key`: when it is [`Error::NoUniqueIndex`] or
+/// [`Error::KeyNotSupported`] and several stored rows match the key,
+/// [`Error::MultipleRowsMatch`] instead, which says more (one read more, on this error path
+/// only).
+pub(crate) async fn several_rows_first<M, S>(
+    session: &mut S,
+    key: &M::Key,
+    failure: Failure,
+) -> Failure
+where
+    M: Stored<S::Backend>,
+    S: Session,
+    S::Backend: Dialect<M>,
+{
+    if let Failure::Fatal(Error::NoUniqueIndex { .. } | Error::KeyNotSupported { .. }) = failure {
+        let select = crate::sql::SelectByKey::<M, S::Backend>::new(key);
+        if let Err(several @ Failure::Fatal(Error::MultipleRowsMatch { .. })) =
+            fetch::<M, _, _>(session, select).await
+        {
+            return several;
+        }
+    }
+    failure
+}
+
 /// [`fetch`] of rows that are not just an `M` (a created flag and an `M`, say).
 pub(crate) async fn fetch_as<M, T, S, Q>(session: &mut S, query: Q) -> Result<Option<T>, Failure>
 where

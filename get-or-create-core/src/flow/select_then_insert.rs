@@ -25,7 +25,8 @@
 use std::cell::LazyCell;
 use std::future::Future;
 
-use super::{fetch, retried, Attempt, Dialect, Failure, LazyValues, Stored, ValuesSource};
+use super::{fetch, retried, several_rows_first, Attempt, Dialect, Failure, LazyValues};
+use super::{Stored, ValuesSource};
 use crate::model::Model;
 use crate::session::Session;
 use crate::sql::returning::UpdateReturning;
@@ -243,11 +244,19 @@ where
             // Stored meanwhile: update it in the next attempt.
             return Err(Failure::RowChanged);
         }
-        S::Backend::check_key_index(session).await?;
+        if let Err(failure) = S::Backend::check_key_index(session).await {
+            return Err(several_rows_first::<M, S>(session, self.key, failure).await);
+        }
         let values = self
             .changes
             .for_insert(self.changed, || LazyCell::force(&self.values).as_ref());
-        match insert(session, self.key, values).await? {
+        let inserted = match insert(session, self.key, values).await {
+            Ok(inserted) => inserted,
+            Err(failure) => {
+                return Err(several_rows_first::<M, S>(session, self.key, failure).await)
+            }
+        };
+        match inserted {
             Outcome::Created(row) => Ok((row, true)),
             // Stored meanwhile, by a concurrent caller: update it in the next attempt.
             Outcome::Stored(_) if changed => Err(Failure::RowChanged),

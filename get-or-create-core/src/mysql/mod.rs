@@ -43,7 +43,8 @@ use statements::{Update, UpdateJoin};
 use unique_keys::{check_database, is_lost_race, unique_keys_of_lookup};
 
 use crate::flow::bulk::{self, Bulk, ChunkAttempt, ItemByItem, Numbered};
-use crate::flow::{classify, fetch, fetch_as, load_all, retried, Attempt, Dialect, Failure};
+use crate::flow::{classify, fetch, fetch_as, load_all, retried, several_rows_first, Attempt};
+use crate::flow::{Dialect, Failure};
 use crate::flow::{LazyValues, Stored, ValuesSource};
 use crate::model::Model;
 use crate::session::Session;
@@ -274,7 +275,10 @@ where
 
     async fn run(&mut self, session: &mut S) -> Result<(M, bool), Failure> {
         let (key, changes) = (self.key, self.changes);
-        let lookup_keys = unique_keys_of_lookup::<M, S>(session).await?;
+        let lookup_keys = match unique_keys_of_lookup::<M, S>(session).await {
+            Ok(keys) => keys,
+            Err(failure) => return Err(several_rows_first::<M, S>(session, key, failure).await),
+        };
         let select = || SelectByKey::<M, Mysql>::new(key);
         let changed = !self.changed.none();
         if changed {

@@ -864,12 +864,38 @@ where
         self.table.to_sql(&mut table, out.backend())?;
         let table = table.finish();
         let table = table.rsplit('.').next().unwrap_or(&table);
+        // A key compared through a function or collation, or scoped by a filter, gets a
+        // name of its own: `<table>_<column>_key` is already the name of the column's
+        // plain unique constraint, which such a table often has too.
+        let word = |text: &str| -> String {
+            let last = text.rsplit('.').next().unwrap_or(text);
+            last.chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() {
+                        c.to_ascii_lowercase()
+                    } else {
+                        '_'
+                    }
+                })
+                .collect()
+        };
         let mut name: String = table.chars().filter(|c| !matches!(c, '"' | '`')).collect();
         for_each_key_column::<M, DB>(|column| {
             name.push('_');
+            if let Compare::Function(function) = column.compare {
+                name.push_str(&word(function));
+                name.push('_');
+            }
             name.push_str(column.name);
+            if let Compare::Collate(collation) = column.compare {
+                name.push('_');
+                name.push_str(&word(collation));
+            }
             Ok(())
         })?;
+        if M::FILTER.is_some() {
+            name.push_str("_partial");
+        }
         name.push_str("_key");
         out.push_sql("CREATE UNIQUE INDEX ");
         out.push_identifier(&name)?;
