@@ -102,6 +102,24 @@ pub enum PgArray<'a> {
     Ints(Vec<i32>),
 }
 
+impl<'a, ST> PgArrays<'a, ST> {
+    /// The statement `parts[0] binds[0] parts[1] ..`, planned for its values at each
+    /// execution (not kept prepared).
+    pub fn new(parts: &'static [&'static str], binds: Vec<PgArray<'a>>) -> Self {
+        assert_eq!(
+            parts.len(),
+            binds.len() + 1,
+            "one piece of SQL more than binds"
+        );
+        PgArrays {
+            parts,
+            binds,
+            cache: false,
+            _row: PhantomData,
+        }
+    }
+}
+
 impl<ST> QueryId for PgArrays<'_, ST> {
     type QueryId = ();
     const HAS_STATIC_QUERY_ID: bool = false;

@@ -24,6 +24,7 @@ use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use get_or_create_core::GetOrCreate;
 
 pub mod bulk;
+pub mod update_many;
 
 pub mod schema {
     diesel::table! {
@@ -70,6 +71,30 @@ pub fn defaults() -> UserDefaults {
     UserDefaults {
         name: NAME.to_owned(),
         karma: 0,
+    }
+}
+
+/// One item of an `update_or_create` bench: a key and the values its row is to hold.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SyncItem {
+    /// The lookup (`email`).
+    pub key: String,
+    /// The value `name` is set to.
+    pub name: String,
+    /// The value `karma` is set to.
+    pub karma: i32,
+}
+
+impl SyncItem {
+    /// The library's `(lookup, defaults)` pair (moves the strings: no copy).
+    pub fn into_parts(self) -> (UserLookup, UserDefaults) {
+        (
+            UserLookup { email: self.key },
+            UserDefaults {
+                name: self.name,
+                karma: self.karma,
+            },
+        )
     }
 }
 
@@ -134,6 +159,10 @@ pub trait Backend: Sized + Sync {
     fn get_or_create_with(conn: &mut Self::Conn, key: &str) -> (User, bool);
     /// The library's bulk call.
     fn get_or_create_many(conn: &mut Self::Conn, keys: &[String]) -> Vec<(User, bool)>;
+    /// The library's `update_or_create` of one item.
+    fn update_or_create(conn: &mut Self::Conn, item: SyncItem) -> (User, bool);
+    /// The library's `update_or_create_many`.
+    fn update_or_create_many(conn: &mut Self::Conn, items: Vec<SyncItem>) -> Vec<(User, bool)>;
 
     /// Hand-written, select first and never failing on a race: `SELECT`; when nothing
     /// is found, an insert that does nothing on a clash (PostgreSQL, SQLite: `INSERT ..
@@ -235,6 +264,16 @@ macro_rules! common_impl {
                     .map(|key| (UserLookup { email: key.clone() }, defaults())),
             )
             .expect("get_or_create_many")
+        }
+
+        fn update_or_create(conn: &mut Self::Conn, item: SyncItem) -> (User, bool) {
+            let (lookup, defaults) = item.into_parts();
+            User::update_or_create(conn, lookup, defaults).expect("update_or_create")
+        }
+
+        fn update_or_create_many(conn: &mut Self::Conn, items: Vec<SyncItem>) -> Vec<(User, bool)> {
+            User::update_or_create_many(conn, items.into_iter().map(SyncItem::into_parts))
+                .expect("update_or_create_many")
         }
 
         fn select_first(conn: &mut Self::Conn, key: &str) -> (User, bool) {
