@@ -1849,10 +1849,9 @@ mod library_bugs {
 
     /// PostgreSQL: an `update_or_create` whose `UPDATE` collides on another unique index
     /// must leave the caller's transaction usable, as `Error::UniqueViolation` documents
-    /// ("on every backend"); the `UPDATE` runs without a savepoint, so the next statement
-    /// fails with "current transaction is aborted".
+    /// ("on every backend"). (It once ran without a savepoint, so the next statement failed
+    /// with "current transaction is aborted".)
     #[test]
-    #[ignore = "library bug: PostgreSQL's update_or_create colliding on another unique index aborts the caller's transaction"]
     fn postgres_update_collides_on_second_index_in_a_transaction() {
         update_collides_on_second_index_in_a_transaction::<PgDb>();
     }

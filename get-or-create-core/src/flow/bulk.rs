@@ -6,10 +6,10 @@
 //! unanswered, returning the rows it found or created, numbered by their position among
 //! those items.
 
-use std::collections::HashMap;
 use std::future::Future;
-use std::hash::Hash;
 use std::ops::Range;
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+use std::{collections::HashMap, hash::Hash};
 
 use super::{multiple_rows_match, Attempts, Failure, Named};
 use crate::model::{Columns, Model};
@@ -91,6 +91,7 @@ where
 /// update). The single `update_or_create` writes each such row once, from its last item,
 /// as the bulk statements would have; the row's other items then read it. `single` makes
 /// the single call of either kind.
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
 pub(crate) async fn write_each_row<S, M, A, Id>(
     session: &mut S,
     batch: &[&Item<M>],
@@ -170,6 +171,7 @@ where
 /// Marks each row created when an insert of its group returned its identity and its item
 /// is the first (lowest position) of that group's items that share the row: the row was
 /// made from that item's values. `group_of` gives the group of an item by its number.
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
 pub(crate) fn first_of_each_row<M, Id>(
     rows: Vec<(i64, Id, M)>,
     inserted: &HashMap<Id, usize>,

@@ -50,6 +50,19 @@ pub(crate) trait Inserter<M: Stored<Self>>: Dialect<M> {
     where
         S: Session<Backend = Self>;
 
+    /// Sets `changes` on the row of `key` (`UPDATE .. RETURNING`): the row, or `None` when
+    /// no row (or several) matched.
+    fn update<S>(
+        session: &mut S,
+        key: &M::Key,
+        changes: Values<'_, M>,
+    ) -> impl Future<Output = Result<Option<M>, Failure>> + Send
+    where
+        S: Session<Backend = Self>,
+    {
+        async move { fetch(session, UpdateReturning::<M, Self>::new(key, changes)).await }
+    }
+
     /// The insert clashed, yet no row of the key is stored: says why. The row, when it
     /// could be created now; `None` to run the attempt again (the row was deleted
     /// meanwhile); or the clash with another row, as a [`Error::UniqueViolation`].
@@ -232,8 +245,7 @@ where
         let select = || SelectByKey::<M, S::Backend>::new(self.key);
         let changed = !self.changed.none();
         let stored = if changed {
-            let update = UpdateReturning::<M, S::Backend>::new(self.key, self.changes);
-            fetch(session, update).await?
+            S::Backend::update(session, self.key, self.changes).await?
         } else {
             fetch(session, select()).await?
         };

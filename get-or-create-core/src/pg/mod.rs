@@ -6,7 +6,7 @@
 //! | row exists | 1: `SELECT .. LIMIT 2` | 1: `UPDATE .. RETURNING` |
 //! | row missing | 2: `SELECT`, `INSERT .. ON CONFLICT DO NOTHING RETURNING` | 2: `UPDATE`, `INSERT` |
 //! | lost race | 3: the two above, then `SELECT` | 4: the two above, then the `UPDATE` again |
-//! | clash with another row on another unique index | 4 (7 inside a transaction): the `INSERT` again without `ON CONFLICT`, in a savepoint inside a transaction, to name the constraint | |
+//! | clash with another row on another unique index | 4 (7 inside a transaction): the `INSERT` again without `ON CONFLICT`, in a savepoint inside a transaction, to name the constraint | inside a transaction, on a table with another unique index: the `UPDATE` in a savepoint (2 more), so that its clash leaves the transaction usable |
 //! | first insert of a model in a process, per table | two more: the table's oid, and an `EXPLAIN` (see `unique_key.rs`) | |
 //!
 //! A hit is the cheapest statement there is: a prepared `SELECT` on the key's index, which
@@ -59,6 +59,7 @@ use crate::flow::{classify, load_all, BackendErrors, Dialect, Failure, Named, St
 use crate::model::{Columns, Model};
 use crate::session::Session;
 use crate::sql::bulk::{NullSafeEq, Occurrence};
+use crate::sql::returning::UpdateReturning;
 use crate::sql::{assigns_anything, insert_column_count, RowType, Values};
 use crate::strategy::{Item, Strategy};
 use crate::Error;
@@ -190,6 +191,32 @@ where
             Some(row) => created::<M, S>(session, row).await.map(Some),
             None => Ok(None),
         }
+    }
+
+    /// Inside the caller's transaction, on a table with a unique index the update could
+    /// violate (other than the key's and the primary key), the `UPDATE` runs in a
+    /// savepoint: a clash raised there would otherwise abort the transaction. Elsewhere it
+    /// is the plain `UPDATE .. RETURNING`.
+    async fn update<S>(
+        session: &mut S,
+        key: &M::Key,
+        changes: Values<'_, M>,
+    ) -> Result<Option<M>, Failure>
+    where
+        S: Session<Backend = Self>,
+    {
+        let update = UpdateReturning::<M, Pg>::new(key, changes);
+        let in_transaction = session.in_transaction().map_err(classify::<M, Pg>)?;
+        if !in_transaction || !unique_key::has_other_unique_index::<M, S>(session).await? {
+            return crate::flow::fetch(session, update).await;
+        }
+        execute::<M, S>(session, "SAVEPOINT __goc_update").await?;
+        let outcome = crate::flow::fetch(session, update).await;
+        if outcome.is_err() {
+            execute::<M, S>(session, "ROLLBACK TO SAVEPOINT __goc_update").await?;
+        }
+        execute::<M, S>(session, "RELEASE SAVEPOINT __goc_update").await?;
+        outcome
     }
 
     async fn explain_clash<S>(

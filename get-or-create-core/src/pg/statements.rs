@@ -134,6 +134,41 @@ impl QueryFragment<Pg> for TableOid {
     }
 }
 
+/// `SELECT EXISTS (<a unique index of the table named $1, not its primary key, whose name
+/// is not in $2>)`: whether an update of the table's other columns could clash on a unique
+/// index other than the key's (`$2`, the key's arbiter indexes).
+pub(crate) struct OtherUniqueIndexes {
+    pub(crate) table: String,
+    pub(crate) key_indexes: Vec<String>,
+}
+
+impl QueryId for OtherUniqueIndexes {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl Query for OtherUniqueIndexes {
+    type SqlType = Bool;
+}
+
+impl QueryFragment<Pg> for OtherUniqueIndexes {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        out.unsafe_to_cache_prepared();
+        out.push_sql(
+            "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_index AS i \
+             JOIN pg_catalog.pg_class AS c ON c.oid = i.indexrelid \
+             WHERE i.indrelid = CAST(",
+        );
+        out.push_bind_param::<Text, _>(&self.table)?;
+        out.push_sql(
+            " AS regclass) AND i.indisunique AND NOT i.indisprimary AND c.relname <> ALL(",
+        );
+        out.push_bind_param::<diesel::sql_types::Array<Text>, _>(&self.key_indexes)?;
+        out.push_sql("))");
+        Ok(())
+    }
+}
+
 /// `EXPLAIN (COSTS OFF) INSERT INTO <table> (<key columns>) SELECT <key columns> FROM
 /// <table> WHERE FALSE ON CONFLICT (<key>) [WHERE <filter>] DO NOTHING`: asks PostgreSQL to
 /// infer the unique index that backs the key exactly as an `ON CONFLICT` target would

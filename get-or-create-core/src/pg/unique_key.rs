@@ -18,7 +18,7 @@ use std::sync::{LazyLock, Mutex, PoisonError};
 use diesel::pg::Pg;
 use diesel::result::Error as DieselError;
 
-use super::statements::{ExplainKeyIndex, TableOid};
+use super::statements::{ExplainKeyIndex, OtherUniqueIndexes, TableOid};
 use crate::flow::{classify, Failure, Named, Stored};
 use crate::session::Session;
 
@@ -28,6 +28,50 @@ static CHECKED: LazyLock<Mutex<Checked>> = LazyLock::new(Default::default);
 
 fn checked() -> std::sync::MutexGuard<'static, Checked> {
     CHECKED.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Per model type: whether its table has a unique index other than the key's and the
+/// primary key.
+static OTHER_UNIQUE: LazyLock<Mutex<HashMap<TypeId, bool>>> = LazyLock::new(Default::default);
+
+/// Whether `M`'s table has a unique index, other than the key's and its primary key, that
+/// an update of the default columns could violate. Asked once per model and process
+/// (with the key's own indexes found first, if they are not known yet).
+pub(crate) async fn has_other_unique_index<M, S>(session: &mut S) -> Result<bool, Failure>
+where
+    M: Stored<Pg>,
+    S: Session<Backend = Pg>,
+{
+    let known = OTHER_UNIQUE
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get(&TypeId::of::<M>())
+        .copied();
+    if let Some(known) = known {
+        return Ok(known);
+    }
+    let checked_indexes = checked()
+        .get(&TypeId::of::<M>())
+        .and_then(|tables| tables.values().next().cloned());
+    let key_indexes = match checked_indexes {
+        Some(indexes) => indexes,
+        // No index backs the key: every unique index is another.
+        None => check::<M, S>(session).await.unwrap_or_default(),
+    };
+    let query = OtherUniqueIndexes {
+        table: M::table_sql(),
+        key_indexes,
+    };
+    let others: Vec<bool> = session
+        .load::<bool, _, _>(query)
+        .await
+        .map_err(classify::<M, Pg>)?;
+    let others = others.first().copied().unwrap_or(true);
+    OTHER_UNIQUE
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .insert(TypeId::of::<M>(), others);
+    Ok(others)
 }
 
 /// Whether `index` backs `M`'s key in some table it was checked in: a clash on it is a
