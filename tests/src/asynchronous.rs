@@ -8,12 +8,14 @@ use std::pin::Pin;
 use diesel::connection::InstrumentationEvent;
 use diesel::{QueryableByName, SqliteConnection};
 use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
-use diesel_async::{
-    AsyncConnection, AsyncMysqlConnection, AsyncPgConnection, SimpleAsyncConnection,
-};
+#[cfg(feature = "mysql")]
+use diesel_async::AsyncMysqlConnection;
+use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use get_or_create_core::asynchronous::Connection as GocConnection;
 
-use crate::{Account, MysqlDb, Note, PgDb, SqliteDb, StatementLog, TestDb, User};
+#[cfg(feature = "mysql")]
+use crate::MysqlDb;
+use crate::{Account, Note, PgDb, SqliteDb, StatementLog, TestDb, User};
 
 /// Instantiates each named case (an `async fn` generic over [`AsyncTestDb`]) for every
 /// backend, as a `#[tokio::test]` on a multi-threaded runtime. A backend whose URL is not
@@ -34,6 +36,7 @@ macro_rules! for_each_backend_async {
                 async fn $case() { super::$case::<$crate::PgDb>().await }
             )*
         }
+        #[cfg(feature = "mysql")]
         mod mysql {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -109,6 +112,7 @@ impl AsyncTestDb for PgDb {
     concrete_calls!();
 }
 
+#[cfg(feature = "mysql")]
 impl AsyncTestDb for MysqlDb {
     type AsyncConn = AsyncMysqlConnection;
 

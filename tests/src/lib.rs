@@ -63,6 +63,7 @@ macro_rules! __backend_module {
         }
     };
     (mysql [$($case:ident),*]) => {
+        #[cfg(feature = "mysql")]
         mod mysql {
             $(
                 #[test]
@@ -569,11 +570,17 @@ impl Drop for PgDb {
     }
 }
 
+/// [`TestDb::NAME`] of MySQL/MariaDB, also without the `mysql` feature (which leaves
+/// out `MysqlDb`): the cases compare `D::NAME` with it.
+pub const MYSQL_NAME: &str = "MySQL/MariaDB";
+
 /// MySQL/MariaDB: a database of its own.
+#[cfg(feature = "mysql")]
 pub struct MysqlDb {
     database: String,
 }
 
+#[cfg(feature = "mysql")]
 impl MysqlDb {
     /// The server URL with its database replaced.
     fn url_for(database: &str) -> String {
@@ -593,10 +600,11 @@ impl MysqlDb {
     }
 }
 
+#[cfg(feature = "mysql")]
 impl TestDb for MysqlDb {
     type Conn = MysqlConnection;
     type Backend = diesel::mysql::Mysql;
-    const NAME: &'static str = "MySQL/MariaDB";
+    const NAME: &'static str = MYSQL_NAME;
 
     fn create() -> Self {
         let db = MysqlDb {
@@ -661,6 +669,7 @@ impl TestDb for MysqlDb {
     load_all!();
 }
 
+#[cfg(feature = "mysql")]
 impl Drop for MysqlDb {
     fn drop(&mut self) {
         if let Ok(mut admin) = MysqlConnection::establish(&server_url("MYSQL_DATABASE_URL")) {

@@ -42,7 +42,9 @@ use ipnetwork::IpNetwork;
 use serde_json::{json, Value};
 
 use crate::asynchronous::AsyncTestDb;
-use crate::{MysqlDb, PgDb, SqliteDb, TestDb};
+#[cfg(feature = "mysql")]
+use crate::MysqlDb;
+use crate::{PgDb, SqliteDb, TestDb};
 
 /// The SQL types of our own: what `diesel print-schema` writes for a PostgreSQL enum.
 pub mod sql_types {
@@ -1030,6 +1032,7 @@ load_all!(PgConnection:
     Flag => flags, Stamp => stamps, Numbers => numbers, Moment => moments, Blob => blobs,
     Moody => moods, PgTagged => pg_tagged, PgArrayKey => pg_array_keys, PgTyped => pg_types,
 );
+#[cfg(feature = "mysql")]
 load_all!(MysqlConnection:
     Flag => flags, Stamp => stamps, Numbers => numbers, Moment => moments, Blob => blobs,
     Moody => moods, ZonedMysql => zoned_mysql,
@@ -1157,6 +1160,7 @@ impl ModelsDb for PgDb {
     const SESSION: &'static [&'static str] = &["SET TIME ZONE 'UTC'"];
 }
 
+#[cfg(feature = "mysql")]
 impl ModelsDb for MysqlDb {
     const DDL: &'static [&'static str] = &[
         "CREATE TABLE flags (id BIGINT AUTO_INCREMENT PRIMARY KEY,
@@ -1221,4 +1225,5 @@ pub trait ModelsAsyncDb:
 
 impl ModelsAsyncDb for SqliteDb {}
 impl ModelsAsyncDb for PgDb {}
+#[cfg(feature = "mysql")]
 impl ModelsAsyncDb for MysqlDb {}

@@ -207,7 +207,7 @@ async fn statements_per_path<D: AsyncTestDb>() {
     // A hit is one SELECT everywhere; a miss adds the insert (and on MySQL/MariaDB a read
     // back, which has no RETURNING).
     let (eager, lazy_miss_count) = match D::NAME {
-        MysqlDb::NAME => ((1, 3), 3),
+        MYSQL_NAME => ((1, 3), 3),
         _ => ((1, 2), 2),
     };
     assert_eq!(

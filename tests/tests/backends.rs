@@ -45,7 +45,7 @@ fn ann_defaults() -> UserDefaults {
 
 /// Whether the backend is MySQL/MariaDB, whose statement counts differ.
 fn is_mysql<D: TestDb>() -> bool {
-    D::NAME == MysqlDb::NAME
+    D::NAME == MYSQL_NAME
 }
 
 fn miss_then_hit<D: TestDb>() {
@@ -194,7 +194,7 @@ fn statements_per_path<D: TestDb>() {
     // A hit is one SELECT everywhere; a miss adds the insert (and on MySQL/MariaDB a read
     // back, which has no RETURNING).
     let (eager, lazy_miss_count) = match D::NAME {
-        MysqlDb::NAME => ((1, 3), 3),
+        MYSQL_NAME => ((1, 3), 3),
         _ => ((1, 2), 2),
     };
     let count = |statements: &[String]| statements.len();

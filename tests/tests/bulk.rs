@@ -106,7 +106,7 @@ fn statements_per_chunk<D: TestDb>() {
     // MariaDB: a read of every key, then (when some are missing) an insert and a read of
     // the new rows.
     let (expected_half_new, expected_all_stored) = match D::NAME {
-        MysqlDb::NAME => (3, 1),
+        MYSQL_NAME => (3, 1),
         _ => (2, 2),
     };
     assert_eq!(
@@ -185,7 +185,7 @@ fn chunks_stay_under_the_bind_limit<D: TestDb>() {
     // Three columns per item: SQLite fits 10,922 items in a statement, MySQL 21,845;
     // PostgreSQL takes 10,000. Two statements per chunk, three on MariaDB.
     let expected = match D::NAME {
-        MysqlDb::NAME => 2 * 3,
+        MYSQL_NAME => 2 * 3,
         _ => 3 * 2,
     };
     assert_eq!(statements, expected, "{}", D::NAME);

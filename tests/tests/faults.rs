@@ -93,6 +93,7 @@ impl Sessions for PgDb {
     }
 }
 
+#[cfg(feature = "mysql")]
 impl Sessions for MysqlDb {
     fn session_id(conn: &mut MysqlConnection) -> i64 {
         diesel::sql_query("SELECT CAST(CONNECTION_ID() AS SIGNED) AS n")
@@ -294,7 +295,7 @@ fn row_deleted_before_the_reread_once<D: TestDb>() {
     assert_eq!(row.name, "Ann");
     assert_eq!(D::users(&mut db.connect()), [row]);
 
-    let is_mysql = D::NAME == MysqlDb::NAME;
+    let is_mysql = D::NAME == MYSQL_NAME;
     let mut expected = vec!["SELECT", "INSERT", reread(is_mysql), "SELECT", "INSERT"];
     if is_mysql {
         expected.push("SELECT"); // MySQL reads back the row it inserted
@@ -327,7 +328,7 @@ fn row_deleted_before_every_reread<D: TestDb>() {
         "{}: {error:?}",
         D::NAME
     );
-    let reread = reread(D::NAME == MysqlDb::NAME);
+    let reread = reread(D::NAME == MYSQL_NAME);
     // PostgreSQL repeats its insert without `ON CONFLICT` after the empty read: it meets
     // the rival's row on the key's own index, so the attempt ends as the others do.
     let attempt = if D::NAME == PgDb::NAME {
@@ -474,6 +475,7 @@ mod timeouts {
 
     /// MariaDB `innodb_lock_wait_timeout` (1205): only the statement is rolled back, the
     /// error is `Error::Database`, not retried.
+    #[cfg(feature = "mysql")]
     #[test]
     #[cfg_attr(not(goc_mysql), ignore = "MYSQL_DATABASE_URL is not set")]
     fn mysql_lock_wait_timeout() {
@@ -485,6 +487,7 @@ mod timeouts {
     }
 
     /// MariaDB `max_statement_time` (seconds) interrupts the waiting insert.
+    #[cfg(feature = "mysql")]
     #[test]
     #[cfg_attr(not(goc_mysql), ignore = "MYSQL_DATABASE_URL is not set")]
     fn mysql_max_statement_time() {

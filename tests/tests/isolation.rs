@@ -18,7 +18,6 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use get_or_create_core::{retry_transaction, Error, GetOrCreate};
 use get_or_create_tests::race::{self, Load, Order};
@@ -206,8 +205,10 @@ mod postgres {
     }
 }
 
+#[cfg(feature = "mysql")]
 mod mysql {
     use super::*;
+    use diesel::connection::SimpleConnection;
 
     fn level(conn: &mut MysqlConnection, level: &str) {
         conn.batch_execute(&format!("SET SESSION TRANSACTION ISOLATION LEVEL {level}"))

@@ -19,7 +19,9 @@ use std::sync::{Arc, Mutex};
 use diesel::connection::SimpleConnection;
 use get_or_create_core::{retry_transaction, Connection as GocConnection, Error, GetOrCreate};
 use get_or_create_tests::keys::*;
-use get_or_create_tests::{before_first, MysqlDb, PgDb, SqliteDb, StatementLog, TestDb};
+#[cfg(feature = "mysql")]
+use get_or_create_tests::MysqlDb;
+use get_or_create_tests::{before_first, PgDb, SqliteDb, StatementLog, TestDb};
 
 mod every {
     use super::*;
@@ -1728,6 +1730,7 @@ fn race_null_key_on_postgres() {
 /// an attempt that answered some items does not count against the three attempts, so
 /// the call ends with the rival's three rows. (PostgreSQL's and SQLite's bulk inserts
 /// skip a clash, so they need no second attempt.)
+#[cfg(feature = "mysql")]
 #[test]
 #[cfg_attr(not(goc_mysql), ignore = "MYSQL_DATABASE_URL is not set")]
 fn mysql_bulk_call_losing_on_a_different_key_each_attempt() {
@@ -1807,6 +1810,7 @@ mod library_bugs {
         update_or_create_when_several_rows_match::<PgDb>();
     }
 
+    #[cfg(feature = "mysql")]
     #[test]
     fn mysql_update_or_create_when_several_rows_match() {
         update_or_create_when_several_rows_match::<MysqlDb>();
@@ -1838,6 +1842,7 @@ mod library_bugs {
     }
 
     /// A lookup never needs a unique index: `update_or_create` of a stored key changes it.
+    #[cfg(feature = "mysql")]
     #[test]
     #[ignore = "library bug: MariaDB's update_or_create of a stored key needs a unique index"]
     fn mysql_update_or_create_of_a_stored_key_without_unique_index() {
@@ -1858,6 +1863,7 @@ mod library_bugs {
 
     /// MariaDB: `update_or_create` of a stored row creates nothing, so a key declared with
     /// `function` or `where` must find and change it, as `get_or_create` finds it.
+    #[cfg(feature = "mysql")]
     #[test]
     #[ignore = "library bug: MariaDB's update_or_create of a stored row refuses a function or where key"]
     fn mysql_update_or_create_of_a_stored_row_with_a_function_or_filter_key() {

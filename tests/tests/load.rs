@@ -107,12 +107,14 @@ mod heavy {
         run::<PgDb>(LOCKSTEP);
     }
 
+    #[cfg(feature = "mysql")]
     #[test]
     #[ignore = "heavy load: run with --ignored"]
     fn mysql_shuffled() {
         run::<MysqlDb>(SHUFFLED);
     }
 
+    #[cfg(feature = "mysql")]
     #[test]
     #[ignore = "heavy load: run with --ignored"]
     fn mysql_lockstep() {

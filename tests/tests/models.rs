@@ -1033,7 +1033,7 @@ fn flags_bulk<D: ModelsDb>() {
     let mut conn = db.models_connect();
     block_on(flags_bulk_body(
         &label::<D, Flag>("sync"),
-        D::NAME == MysqlDb::NAME,
+        D::NAME == MYSQL_NAME,
         &mut Blocking(&mut conn),
         || db.models_connect().load_all(),
     ));
@@ -1609,6 +1609,7 @@ mod sqlite_only {
     }
 }
 
+#[cfg(feature = "mysql")]
 mod mysql_only {
     use super::*;
 
@@ -1675,7 +1676,7 @@ mod asynchronous {
         let db = D::create_models();
         let mut conn = db.models_connect_async().await;
         let what = label::<D, Flag>("async");
-        let mysql = D::NAME == MysqlDb::NAME;
+        let mysql = D::NAME == MYSQL_NAME;
         flags_bulk_body(&what, mysql, &mut Nonblocking(&mut conn), || {
             db.models_connect().load_all()
         })
@@ -1726,6 +1727,7 @@ mod asynchronous {
         /// inserts the row, cannot read it back, retries, and ends with
         /// `RetriesExhausted { attempts: 3, source: None }`. The sync `MysqlConnection`
         /// binds the same bytes as a blob and passes (`mysql::blobs`).
+        #[cfg(feature = "mysql")]
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
         #[ignore = "library bug: async MySQL get_or_create_many cannot read back a binary \
                     key that is not UTF-8 (RetriesExhausted)"]
@@ -1745,6 +1747,7 @@ mod asynchronous {
         }
 
         /// The bug of [`mysql_blobs`]: `moods.uid` is a `BINARY(16)` key part.
+        #[cfg(feature = "mysql")]
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
         #[ignore = "library bug: async MySQL get_or_create_many cannot read back a binary \
                     key that is not UTF-8 (RetriesExhausted)"]
@@ -1790,6 +1793,7 @@ mod asynchronous {
             async_matrix::<SqliteDb, ZonedSqlite>(false).await;
         }
 
+        #[cfg(feature = "mysql")]
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
         #[cfg_attr(not(goc_mysql), ignore = "MYSQL_DATABASE_URL is not set")]
         async fn mysql_zoned() {

@@ -264,7 +264,7 @@ fn race<D: TestDb>() {
                                     User::update_or_create(&mut conn, lookup, defaults("R", me))
                                         .unwrap_or_else(|e| panic!("{}: {email}: {e}", D::NAME));
                                 assert_eq!(row.email, email);
-                                if D::NAME != MysqlDb::NAME {
+                                if D::NAME != MYSQL_NAME {
                                     assert_eq!(row.karma, me, "{}: our own update", D::NAME);
                                 }
                                 (email, row.id, created)

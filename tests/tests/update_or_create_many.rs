@@ -52,7 +52,7 @@ fn create_counters<D: TestDb>(conn: &mut D::Conn) {
             "CREATE TABLE counters (id BIGSERIAL PRIMARY KEY, name TEXT NOT NULL UNIQUE,
                 value INTEGER NOT NULL, revision INTEGER NOT NULL DEFAULT 0)"
         }
-        MysqlDb::NAME => {
+        MYSQL_NAME => {
             "CREATE TABLE counters (id BIGINT AUTO_INCREMENT PRIMARY KEY,
                 name VARCHAR(64) NOT NULL UNIQUE, value INTEGER NOT NULL,
                 revision INTEGER NOT NULL DEFAULT 0)"
@@ -196,7 +196,7 @@ fn statements_per_chunk<D: TestDb>() {
 
     let expected = match D::NAME {
         PgDb::NAME => (3, 1),
-        MysqlDb::NAME => (4, 3),
+        MYSQL_NAME => (4, 3),
         _ => (3, 3),
     };
     assert_eq!(
