@@ -589,3 +589,127 @@ async fn race_once<D: AsyncTestDb>(round: usize, in_transactions: bool) {
         TASKS * KEYS,
     );
 }
+
+/// A shared `&AsyncPgConnection`, on which diesel-async pipelines the statements of the
+/// futures polled at once (crates.io's pattern): every call takes `&mut &conn`.
+mod pipelined {
+    use super::*;
+    use diesel_async::AsyncPgConnection;
+    use futures_util::future::{join_all, try_join};
+
+    const KEYS: usize = 8;
+    const CALLERS: usize = 4;
+
+    /// 8 keys asked for by 4 futures each, all polled at once on one connection: each
+    /// key is created once, its callers get the one row, the table holds one row a key;
+    /// then every other call on the same shared connection.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    #[cfg_attr(not(goc_postgres), ignore = "PG_DATABASE_URL is not set")]
+    async fn postgres_calls_on_a_shared_connection() {
+        let db = PgDb::create();
+        let conn: AsyncPgConnection = db.connect_async().await;
+        let conn = &conn;
+
+        let calls = (0..KEYS * CALLERS).map(|i| async move {
+            let email = format!("k{}@example.com", i % KEYS);
+            let defaults = UserDefaults {
+                name: format!("caller {i}"),
+                karma: i as i32,
+            };
+            User::get_or_create(&mut &*conn, lookup(&email), defaults).await
+        });
+        let results = join_all(calls).await;
+        let stored = PgDb::users(&mut db.connect());
+        assert_eq!(stored.len(), KEYS, "one row per key: {stored:?}");
+        for user in &stored {
+            let per_key: Vec<_> = results
+                .iter()
+                .map(|result| result.as_ref().expect("no call fails"))
+                .filter(|(row, _)| row.email == user.email)
+                .collect();
+            assert_eq!(per_key.len(), CALLERS, "{}", user.email);
+            assert!(per_key.iter().all(|(row, _)| row == user), "{per_key:?}");
+            let creators = per_key.iter().filter(|(_, created)| *created).count();
+            assert_eq!(creators, 1, "{} created {creators} times", user.email);
+        }
+
+        // The other calls, two at a time, on the same shared connection.
+        let ann = stored.iter().find(|u| u.email == "k0@example.com").unwrap();
+        let changes = UserChanges {
+            karma: Some(99),
+            ..UserChanges::default()
+        };
+        let (updated, lazy) = try_join(
+            User::update_or_create_with(&mut &*conn, lookup(&ann.email), changes, || {
+                unreachable!("the row is stored")
+            }),
+            User::get_or_create_with(&mut &*conn, lookup("new@example.com"), || UserDefaults {
+                name: "New".into(),
+                karma: 5,
+            }),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            (updated.0.id, updated.0.karma, updated.1),
+            (ann.id, 99, false)
+        );
+        assert_eq!((lazy.0.name.as_str(), lazy.1), ("New", true));
+
+        let (upserted, many) = try_join(
+            User::update_or_create(&mut &*conn, lookup("k1@example.com"), ann_defaults()),
+            User::get_or_create_many(
+                &mut &*conn,
+                [
+                    user("k2@example.com", "x"),
+                    user("many@example.com", "Many"),
+                ],
+            ),
+        )
+        .await
+        .unwrap();
+        assert_eq!((upserted.0.name.as_str(), upserted.1), ("Ann", false));
+        assert_eq!(created(&many), [false, true]);
+        let updated_many = User::update_or_create_many(
+            &mut &*conn,
+            [
+                user("k3@example.com", "Three"),
+                user("more@example.com", "More"),
+            ],
+        )
+        .await
+        .unwrap();
+        assert_eq!(created(&updated_many), [false, true]);
+        assert_eq!(updated_many[0].0.name, "Three");
+        User::check_schema(&mut &*conn).await.unwrap();
+
+        let stored = PgDb::users(&mut db.connect());
+        assert_eq!(stored.len(), KEYS + 3, "{stored:?}");
+        let k3 = stored.iter().find(|u| u.email == "k3@example.com").unwrap();
+        assert_eq!(k3.name, "Three");
+    }
+
+    /// A call's future on a shared connection is `Send`: it runs in `tokio::spawn`.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    #[cfg_attr(not(goc_postgres), ignore = "PG_DATABASE_URL is not set")]
+    async fn postgres_shared_connection_futures_are_send() {
+        let db = PgDb::create();
+        let conn = Arc::new(db.connect_async().await);
+        let tasks: Vec<_> = (0..4)
+            .map(|_| {
+                let conn = Arc::clone(&conn);
+                tokio::spawn(async move {
+                    User::get_or_create(&mut &*conn, ann(), ann_defaults()).await
+                })
+            })
+            .collect();
+        let mut creators = 0;
+        for task in tasks {
+            let (row, created) = task.await.unwrap().unwrap();
+            assert_eq!(row.email, "ann@example.com");
+            creators += usize::from(created);
+        }
+        assert_eq!(creators, 1);
+        assert_eq!(PgDb::users(&mut db.connect()).len(), 1);
+    }
+}

@@ -48,7 +48,7 @@ use diesel::expression::QueryMetadata;
 use diesel::query_builder::{Query, QueryFragment, QueryId};
 use diesel::result::Error as DieselError;
 use diesel::QueryResult;
-use diesel_async::{AsyncConnection, TransactionManager};
+use diesel_async::{AsyncConnection, AsyncConnectionCore, TransactionManager};
 use futures_util::TryStreamExt;
 
 use crate::model::Model;
@@ -65,8 +65,10 @@ pub use get_or_create_derive::GetOrCreate;
 /// connections: the calls of the sync [`GetOrCreate`](crate::GetOrCreate), as `Send`
 /// futures.
 ///
-/// `#[derive(GetOrCreate)]` implements it; see the [module docs](self). Code generic
-/// over the model and the connection names both traits, and its futures are `Send`:
+/// `#[derive(GetOrCreate)]` implements it; see the [module docs](self). Each call's `V`
+/// is [`Connection`]'s `Via` (owned or [`Shared`]), inferred from the connection. Code
+/// generic over the model and the connection names both traits, and its futures are
+/// `Send`:
 ///
 /// ```no_run
 /// use get_or_create_core::asynchronous::{Connection, GetOrCreate};
@@ -98,60 +100,60 @@ pub trait GetOrCreate: Model {
     type Changes: From<Self::Defaults> + Default + Send + Sync;
 
     /// See [`crate::GetOrCreate::get_or_create`].
-    fn get_or_create<C: Connection<Self>>(
+    fn get_or_create<C: Connection<Self, V>, V>(
         conn: &mut C,
         lookup: Self::Lookup,
         defaults: Self::Defaults,
     ) -> impl Future<Output = Result<(Self, bool), Error>> + Send;
 
     /// See [`crate::GetOrCreate::get_or_create_with`].
-    fn get_or_create_with<C, F>(
+    fn get_or_create_with<C, V, F>(
         conn: &mut C,
         lookup: Self::Lookup,
         defaults: F,
     ) -> impl Future<Output = Result<(Self, bool), Error>> + Send
     where
-        C: Connection<Self>,
+        C: Connection<Self, V>,
         F: FnOnce() -> Self::Defaults + Send;
 
     /// See [`crate::GetOrCreate::get_or_create_many`].
-    fn get_or_create_many<C, I>(
+    fn get_or_create_many<C, V, I>(
         conn: &mut C,
         items: I,
     ) -> impl Future<Output = Result<Vec<(Self, bool)>, Error>> + Send
     where
-        C: Connection<Self>,
+        C: Connection<Self, V>,
         I: IntoIterator<Item = (Self::Lookup, Self::Defaults)>;
 
     /// See [`crate::GetOrCreate::update_or_create`].
-    fn update_or_create<C: Connection<Self>>(
+    fn update_or_create<C: Connection<Self, V>, V>(
         conn: &mut C,
         lookup: Self::Lookup,
         defaults: Self::Defaults,
     ) -> impl Future<Output = Result<(Self, bool), Error>> + Send;
 
     /// See [`crate::GetOrCreate::update_or_create_with`].
-    fn update_or_create_with<C, F>(
+    fn update_or_create_with<C, V, F>(
         conn: &mut C,
         lookup: Self::Lookup,
         changes: Self::Changes,
         create_defaults: F,
     ) -> impl Future<Output = Result<(Self, bool), Error>> + Send
     where
-        C: Connection<Self>,
+        C: Connection<Self, V>,
         F: FnOnce() -> Self::Defaults + Send;
 
     /// See [`crate::GetOrCreate::update_or_create_many`].
-    fn update_or_create_many<C, I>(
+    fn update_or_create_many<C, V, I>(
         conn: &mut C,
         items: I,
     ) -> impl Future<Output = Result<Vec<(Self, bool)>, Error>> + Send
     where
-        C: Connection<Self>,
+        C: Connection<Self, V>,
         I: IntoIterator<Item = (Self::Lookup, Self::Defaults)>;
 
     /// See [`crate::GetOrCreate::check_schema`].
-    fn check_schema<C: Connection<Self>>(
+    fn check_schema<C: Connection<Self, V>, V>(
         conn: &mut C,
     ) -> impl Future<Output = Result<(), Error>> + Send;
 }
@@ -161,7 +163,7 @@ impl<M: Model> GetOrCreate for M {
     type Defaults = M::Values;
     type Changes = M::Changeset;
 
-    async fn get_or_create<C: Connection<M>>(
+    async fn get_or_create<C: Connection<M, V>, V>(
         conn: &mut C,
         lookup: M::Key,
         defaults: M::Values,
@@ -170,25 +172,25 @@ impl<M: Model> GetOrCreate for M {
         C::Backend::get_or_create(session, &lookup, defaults).await
     }
 
-    async fn get_or_create_with<C, F>(
+    async fn get_or_create_with<C, V, F>(
         conn: &mut C,
         lookup: M::Key,
         defaults: F,
     ) -> Result<(M, bool), Error>
     where
-        C: Connection<M>,
+        C: Connection<M, V>,
         F: FnOnce() -> M::Values + Send,
     {
         let session = &mut conn.session();
         C::Backend::get_or_create_with(session, &lookup, defaults).await
     }
 
-    fn get_or_create_many<C, I>(
+    fn get_or_create_many<C, V, I>(
         conn: &mut C,
         items: I,
     ) -> impl Future<Output = Result<Vec<(M, bool)>, Error>> + Send
     where
-        C: Connection<M>,
+        C: Connection<M, V>,
         I: IntoIterator<Item = (M::Key, M::Values)>,
     {
         let items: Vec<_> = items.into_iter().collect();
@@ -198,7 +200,7 @@ impl<M: Model> GetOrCreate for M {
         }
     }
 
-    fn update_or_create<C: Connection<M>>(
+    fn update_or_create<C: Connection<M, V>, V>(
         conn: &mut C,
         lookup: M::Key,
         defaults: M::Values,
@@ -210,14 +212,14 @@ impl<M: Model> GetOrCreate for M {
         }
     }
 
-    async fn update_or_create_with<C, F>(
+    async fn update_or_create_with<C, V, F>(
         conn: &mut C,
         lookup: M::Key,
         changes: M::Changeset,
         create_defaults: F,
     ) -> Result<(M, bool), Error>
     where
-        C: Connection<M>,
+        C: Connection<M, V>,
         F: FnOnce() -> M::Values + Send,
     {
         let session = &mut conn.session();
@@ -225,12 +227,12 @@ impl<M: Model> GetOrCreate for M {
         C::Backend::update_or_create(session, &lookup, &changes, create_defaults).await
     }
 
-    fn update_or_create_many<C, I>(
+    fn update_or_create_many<C, V, I>(
         conn: &mut C,
         items: I,
     ) -> impl Future<Output = Result<Vec<(M, bool)>, Error>> + Send
     where
-        C: Connection<M>,
+        C: Connection<M, V>,
         I: IntoIterator<Item = (M::Key, M::Values)>,
     {
         let items: Vec<_> = items.into_iter().collect();
@@ -240,17 +242,21 @@ impl<M: Model> GetOrCreate for M {
         }
     }
 
-    async fn check_schema<C: Connection<M>>(conn: &mut C) -> Result<(), Error> {
+    async fn check_schema<C: Connection<M, V>, V>(conn: &mut C) -> Result<(), Error> {
         let session = &mut conn.session();
         C::Backend::check_schema(session).await
     }
 }
 
 /// A diesel-async connection the calls of model `M` can run on: `AsyncPgConnection`,
-/// `AsyncMysqlConnection`, `SyncConnectionWrapper<SqliteConnection>`, and the pooled
-/// connections of deadpool and bb8, whose backend is enabled in get-or-create-core's
-/// features and can read `M`'s rows. Implemented by the library only; name it in the
-/// bounds of generic code.
+/// `AsyncMysqlConnection`, `SyncConnectionWrapper<SqliteConnection>`, the pooled
+/// connections of deadpool and bb8, and a shared `&AsyncPgConnection` (pipelined), whose
+/// backend is enabled in get-or-create-core's features and can read `M`'s rows.
+/// Implemented by the library only; name it in the bounds of generic code.
+///
+/// `Via` tells an owned connection ([`Owned`], the default: what `Connection<M>` means)
+/// from a shared one ([`Shared`]); the calls infer it from the connection's type, so
+/// only code generic over shared connections writes it.
 #[diagnostic::on_unimplemented(
     message = "the async calls of `{M}` cannot run on `{Self}`",
     label = "`{M}`'s rows cannot be read or written through this connection",
@@ -258,20 +264,68 @@ impl<M: Model> GetOrCreate for M {
             `#[diesel(table_name = ..)]` as `GetOrCreate`, and each of its fields must fit \
             its column (an error on a field of `{M}` says which does not)",
     note = "the async calls take a diesel-async connection (`AsyncPgConnection`, \
-            `AsyncMysqlConnection`, `SyncConnectionWrapper<..>`, deadpool or bb8 pooled) whose \
-            backend is enabled in get-or-create-core's features (`postgres`, `sqlite`, `mysql`)",
+            `AsyncMysqlConnection`, `SyncConnectionWrapper<..>`, deadpool or bb8 pooled, or \
+            a shared `&AsyncPgConnection`) whose backend is enabled in get-or-create-core's \
+            features (`postgres`, `sqlite`, `mysql`)",
     note = "for a sync Diesel connection, import `get_or_create_core::GetOrCreate` instead of \
             `get_or_create_core::asynchronous::GetOrCreate`"
 )]
-pub trait Connection<M: Model>: sealed::Connection<M> {}
+pub trait Connection<M: Model, Via = Owned>: sealed::Connection<M, Via> {}
 
-impl<M: Model, C: sealed::Connection<M>> Connection<M> for C {}
+impl<M: Model, Via, C: sealed::Connection<M, Via>> Connection<M, Via> for C {}
+
+/// [`Connection`]'s `Via` for a connection the call borrows mutably: a diesel-async
+/// `AsyncConnection` (a pooled one too). The call reads its transaction status from it.
+#[derive(Debug)]
+pub enum Owned {}
+
+/// [`Connection`]'s `Via` for a shared `&AsyncPgConnection`, on which diesel-async
+/// pipelines the statements of concurrent futures: write `&mut &conn` where an owned
+/// connection takes `&mut conn`.
+///
+/// A shared connection does not tell whether it is in a transaction, so the calls take
+/// it to be in autocommit, as a pipelined connection normally is: run calls that belong
+/// to a transaction on the `&mut AsyncPgConnection` that `transaction` hands out, where
+/// they see its status.
+///
+/// ```no_run
+/// # use diesel::prelude::*;
+/// # diesel::table! { tags (id) { id -> BigInt, name -> Text, color -> Text } }
+/// # #[derive(Queryable, Selectable, GetOrCreate)]
+/// # #[diesel(table_name = tags)]
+/// # pub struct Tag { pub id: i64, #[lookup] pub name: String, #[default] pub color: String }
+/// use diesel_async::AsyncPgConnection;
+/// use get_or_create_core::asynchronous::GetOrCreate;
+///
+/// use futures_util::future::try_join;
+///
+/// // Two calls on one connection at once: diesel-async pipelines their statements. (A
+/// // future borrows its `&mut &conn`: write the calls inside the join, as here.)
+/// async fn two_at_once(conn: &AsyncPgConnection) -> Result<(), get_or_create_core::Error> {
+///     let ((rust, _), (sql, _)) = try_join(
+///         Tag::get_or_create(
+///             &mut &*conn,
+///             TagLookup { name: "rust".into() },
+///             TagDefaults { color: "orange".into() },
+///         ),
+///         Tag::get_or_create(
+///             &mut &*conn,
+///             TagLookup { name: "sql".into() },
+///             TagDefaults { color: "blue".into() },
+///         ),
+///     )
+///     .await?;
+///     Ok(())
+/// }
+/// ```
+#[derive(Debug)]
+pub enum Shared {}
 
 pub(crate) mod sealed {
     use super::*;
 
     /// What [`Connection`](super::Connection) is made of; out of users' reach.
-    pub trait Connection<M: Model>: Send {
+    pub trait Connection<M: Model, Via>: Send {
         /// The connection's backend, with its strategy for `M`.
         type Backend: Strategy<M>;
 
@@ -280,7 +334,7 @@ pub(crate) mod sealed {
     }
 
     #[diagnostic::do_not_recommend]
-    impl<M, C> Connection<M> for C
+    impl<M, C> Connection<M, Owned> for C
     where
         M: Model,
         C: AsyncConnection + Send,
@@ -289,20 +343,40 @@ pub(crate) mod sealed {
         type Backend = C::Backend;
 
         fn session(&mut self) -> impl Session<Backend = C::Backend> + '_ {
-            Nonblocking(self)
+            Nonblocking(self, |conn: &mut C| {
+                let status = C::TransactionManager::transaction_manager_status_mut(conn);
+                Ok(status.transaction_depth()?.is_some())
+            })
+        }
+    }
+
+    #[cfg(feature = "postgres")]
+    #[diagnostic::do_not_recommend]
+    impl<M> Connection<M, Shared> for &diesel_async::AsyncPgConnection
+    where
+        M: Model,
+        diesel::pg::Pg: Strategy<M>,
+    {
+        type Backend = diesel::pg::Pg;
+
+        fn session(&mut self) -> impl Session<Backend = diesel::pg::Pg> + '_ {
+            Nonblocking(self, |_: &mut Self| Ok(false))
         }
     }
 }
 
-/// A diesel-async connection as a [`Session`].
-struct Nonblocking<'c, C>(&'c mut C);
+/// A diesel-async connection as a [`Session`], with how to read its transaction status.
+struct Nonblocking<'c, C, S>(&'c mut C, S);
 
-impl<C: AsyncConnection + Send> Session for Nonblocking<'_, C> {
+impl<C, S> Session for Nonblocking<'_, C, S>
+where
+    C: AsyncConnectionCore + Send,
+    S: FnMut(&mut C) -> QueryResult<bool> + Send,
+{
     type Backend = C::Backend;
 
     fn in_transaction(&mut self) -> QueryResult<bool> {
-        let status = C::TransactionManager::transaction_manager_status_mut(self.0);
-        Ok(status.transaction_depth()?.is_some())
+        (self.1)(self.0)
     }
 
     async fn load<T, Q, R>(&mut self, query: Q) -> QueryResult<R>
