@@ -13,11 +13,14 @@
 //! leaves a SQLite transaction usable; the `SELECT` that follows returns the key's row if
 //! the clash was with it.
 //!
-//! `get_or_create_many` sends two statements per chunk: one plain multi-row insert that
-//! returns the `rowid`s it created, then a read of every item's row with its `rowid`.
-//! SQLite runs one writer at a time, so nothing can slip in between the insert's check and
-//! its write. A chunk whose insert clashes on another unique index is answered item by
-//! item.
+//! `get_or_create_many` reads the stored keys of a chunk first (one statement: all
+//! stored, done), then inserts the others in one plain multi-row insert that returns the
+//! `rowid`s it created, and reads their rows with their `rowid`s: three statements when
+//! some keys are new. A stored key is never offered to the insert, so it uses no
+//! `AUTOINCREMENT` value and needs no unique index. SQLite runs one writer at a time, so
+//! nothing can slip in between the insert's check and its write; a key stored by another
+//! connection between the first read and the insert is found by the second. A chunk whose
+//! insert clashes on another unique index is answered item by item.
 //!
 //! Needs SQLite 3.35 or newer for `RETURNING`. Each statement runs on its own outside a
 //! transaction, so concurrent writers simply queue on SQLite's write lock (set a
@@ -180,8 +183,9 @@ where
 
 /// One attempt of a bulk chunk of `get_or_create_many` or `update_or_create_many`.
 ///
+/// `get_or_create_many` first reads the stored keys ([`ReadKeys`], see [`read_stored`]);
 /// `update_or_create_many` first sets each stored key to its last item's values
-/// ([`UpdateLast`]). Then [`InsertRows`] (for `update_or_create_many` [`InsertLast`], each
+/// ([`UpdateLast`]). Then, for the other items, [`InsertRows`] (for `update_or_create_many` [`InsertLast`], each
 /// key from its last item), once per set of columns the items leave to their `DEFAULT`
 /// (usually once), and [`ReadKeys`]. An item's row is created by this
 /// call when an insert returned its `rowid` and the item is the first of that insert's
@@ -208,6 +212,13 @@ where
         _attempt: u32,
     ) -> Result<Vec<Numbered<M>>, Failure> {
         let (plain, mut one_by_one) = bulk::split_null_keys::<M, Sqlite>(batch);
+        // `get_or_create_many` reads the stored keys first and inserts only the others: a
+        // stored key costs no insert and no `AUTOINCREMENT` value (SQLite's counter
+        // advances for a row that `DO NOTHING` skips), and needs no unique index.
+        let (mut rows, plain) = match self.0 {
+            Bulk::GetOrCreate => read_stored(session, batch, plain).await?,
+            Bulk::UpdateOrCreate => (Vec::new(), plain),
+        };
         let groups = bulk::group_by_defaulted::<M, Sqlite>(batch, &plain);
         let mut updated: HashSet<i64> = HashSet::new();
         if self.0 == Bulk::UpdateOrCreate {
@@ -259,7 +270,6 @@ where
             }
             read_back.extend(group);
         }
-        let mut rows = Vec::with_capacity(batch.len());
         if !read_back.is_empty() {
             read_back.sort_unstable();
             let items: Vec<&Item<M>> = read_back.iter().map(|&i| batch[i]).collect();
@@ -284,7 +294,10 @@ where
                 let position = read_back.get(usize::try_from(number - 1).ok()?)?;
                 group_of.get(*position).copied()
             };
-            rows = bulk::renumber(bulk::first_of_each_row(read, &inserted, group), &read_back);
+            rows.extend(bulk::renumber(
+                bulk::first_of_each_row(read, &inserted, group),
+                &read_back,
+            ));
             // Rows a concurrent caller stored after our update: written once each.
             let lost: Vec<(i64, i64)> = lost
                 .into_iter()
@@ -305,6 +318,39 @@ where
         rows.extend(bulk::one_by_one(session, batch, one_by_one, SingleCall(self.0)).await?);
         Ok(rows)
     }
+}
+
+/// The rows of the items at `positions` in `batch` whose key is stored (numbered by their
+/// position in the chunk, none created), and the positions of the others.
+async fn read_stored<S, M>(
+    session: &mut S,
+    batch: &[&Item<M>],
+    positions: Vec<usize>,
+) -> Result<(Vec<Numbered<M>>, Vec<usize>), Failure>
+where
+    S: Session<Backend = Sqlite>,
+    M: Stored<Sqlite>,
+    Sqlite: Dialect<M> + QueryMetadata<(BigInt, BigInt, RowType<M, Sqlite>)>,
+    (i64, i64, M): FromSqlRow<(BigInt, BigInt, RowType<M, Sqlite>), Sqlite>,
+{
+    if positions.is_empty() {
+        return Ok((Vec::new(), positions));
+    }
+    let items: Vec<&Item<M>> = positions.iter().map(|&i| batch[i]).collect();
+    let read = ValuesStatement::<M, Sqlite, ReadKeys>::new(&items);
+    let read: Vec<(i64, i64, M)> = load_all::<M, _, _, _>(session, read).await?;
+    let stored = bulk::renumber(
+        read.into_iter()
+            .map(|(number, _, row)| (number, false, row))
+            .collect(),
+        &positions,
+    );
+    let found: HashSet<i64> = stored.iter().map(|(number, _, _)| *number).collect();
+    let missing = positions
+        .into_iter()
+        .filter(|&i| !found.contains(&(i64::try_from(i).unwrap_or(i64::MAX) + 1)))
+        .collect();
+    Ok((stored, missing))
 }
 
 /// The single call, for the items of a chunk answered one by one.
