@@ -325,8 +325,8 @@ where
 
 /// One attempt of a bulk chunk: read every item with its stored row (in key order), insert
 /// the missing keys, each once, in that order, and read what was inserted. After a lost
-/// race, the first read takes a shared lock, which sees the winners' rows (as in a single
-/// call).
+/// race (or a deadlock), the first read takes a shared lock, which sees the winners' rows
+/// (as in a single call), and the items still missing are answered one by one.
 struct ReadInsertRead;
 
 /// A row of [`ReadAll`]: the item's position, whether it is the first and whether the
@@ -393,6 +393,18 @@ where
         }
         let lookup_keys = unique_keys_of_lookup::<M, S>(session).await?;
         check_database::<M, S>(session, database.as_deref().unwrap_or_default()).await?;
+        // After a lost race or a deadlock, the missing items go one by one. A multi-row
+        // insert that fails on one key takes back the rows it wrote before it, and the
+        // callers waiting on those rows' locks then deadlock (each holds the shared lock
+        // that the other's insert waits for); under heavy overlap that repeats attempt
+        // after attempt. A single row's insert cannot take back another row.
+        if attempt > 1 {
+            let positions: Vec<usize> = missing.iter().map(|(position, _)| *position).collect();
+            rows.extend(
+                bulk::one_by_one(session, batch, positions, SingleCall(Bulk::GetOrCreate)).await?,
+            );
+            return Ok(rows);
+        }
         let firsts: Vec<&Item<M>> = missing
             .iter()
             .filter(|(_, first)| *first)
