@@ -84,8 +84,10 @@ pub trait GetOrCreate: Model {
     ///
     /// It sends a fixed number of statements per chunk of items, not per item: on
     /// PostgreSQL two per 10,000 items (an insert of the missing keys, then a read), on
-    /// SQLite two, on MySQL/MariaDB at most three; an item whose insert met a clash the
-    /// read cannot explain, or whose key holds a `NULL`, is answered by the single call.
+    /// SQLite and MySQL/MariaDB one when every key is stored and three otherwise (a read,
+    /// an insert of the missing keys, a read of their rows); an item whose insert met a
+    /// clash the read cannot explain, or whose key holds a `NULL`, is answered by the
+    /// single call, and so, on MySQL/MariaDB, are the missing items after a lost race.
     ///
     /// The same key twice in `items` gets the same row, created at most once, from the
     /// values of the item whose flag says so: the first of them, unless they leave
