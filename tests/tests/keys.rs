@@ -1822,7 +1822,6 @@ mod library_bugs {
     }
 
     #[test]
-    #[ignore = "library bug: get_or_create_many says NoUniqueIndex when several rows match"]
     fn postgres_get_or_create_many_when_several_rows_match() {
         several_rows_match_in::<PgDb>(&["get_or_create_many"]);
     }
@@ -1834,7 +1833,6 @@ mod library_bugs {
     }
 
     #[test]
-    #[ignore = "library bug: get_or_create_many of stored keys needs a unique index"]
     fn postgres_get_or_create_many_of_stored_keys_without_unique_index() {
         stored_key_found_without_unique_index::<PgDb>(&["get_or_create_many"]);
     }

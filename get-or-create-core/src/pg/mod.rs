@@ -306,6 +306,38 @@ where
 /// the update) is answered by the single call.
 struct Chunk(Bulk);
 
+/// `get_or_create_many` on a key no unique index backs (`failure`, its
+/// [`Error::NoUniqueIndex`]): the rows of the items at `positions` when every one is
+/// stored, as a read finds them. Several rows of one key come back as they are, and the
+/// bulk driver reports [`Error::MultipleRowsMatch`]; a key not stored is `failure`, since
+/// creating its row needs the index.
+async fn stored_without_index<M, S>(
+    session: &mut S,
+    batch: &[&Item<M>],
+    positions: &[usize],
+    failure: Failure,
+) -> Result<Vec<Numbered<M>>, Failure>
+where
+    S: Session<Backend = Pg>,
+    M: Stored<Pg> + Model<Table: Table<PrimaryKey: QueryFragment<Pg> + Send>>,
+    Pg: Dialect<M> + QueryMetadata<(BigInt, Text, RowType<M, Pg>)>,
+    (i64, String, M): FromSqlRow<(BigInt, Text, RowType<M, Pg>), Pg>,
+{
+    let items: Vec<&Item<M>> = positions.iter().map(|&i| batch[i]).collect();
+    let read: Vec<(i64, String, M)> =
+        load_all::<M, _, _, _>(session, ReadKeys::<M>::new(&items)).await?;
+    let found: HashSet<i64> = read.iter().map(|(number, _, _)| *number).collect();
+    let several = found.len() < read.len();
+    if found.len() < items.len() && !several {
+        return Err(failure);
+    }
+    let read = read
+        .into_iter()
+        .map(|(number, _, row)| (number, false, row))
+        .collect();
+    Ok(bulk::renumber(read, positions))
+}
+
 impl<M, S> ChunkAttempt<S, M> for Chunk
 where
     S: Session<Backend = Pg>,
@@ -328,7 +360,19 @@ where
         // The items whose stored row this call did not write, with the row's identity.
         let mut not_written = Vec::new();
         if !pending.is_empty() {
-            unique_key::check_before_insert::<M, S>(session).await?;
+            match unique_key::check_before_insert::<M, S>(session).await {
+                Ok(()) => {}
+                // Only creating needs the unique index: the stored keys are still found.
+                Err(failure @ Failure::Fatal(Error::NoUniqueIndex { .. }))
+                    if self.0 == Bulk::GetOrCreate =>
+                {
+                    rows.extend(
+                        stored_without_index::<M, S>(session, batch, &pending, failure).await?,
+                    );
+                    pending.clear();
+                }
+                Err(failure) => return Err(failure),
+            }
         }
         if self.0 == Bulk::UpdateOrCreate && !pending.is_empty() {
             for group in bulk::group_by_defaulted::<M, Pg>(batch, &pending) {
