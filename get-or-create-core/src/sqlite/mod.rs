@@ -185,11 +185,11 @@ where
 ///
 /// `get_or_create_many` first reads the stored keys ([`ReadKeys`], see [`read_stored`]);
 /// `update_or_create_many` first sets each stored key to its last item's values
-/// ([`UpdateLast`]). Then, for the other items, [`InsertRows`] (for `update_or_create_many` [`InsertLast`], each
-/// key from its last item), once per set of columns the items leave to their `DEFAULT`
-/// (usually once), and [`ReadKeys`]. An item's row is created by this
-/// call when an insert returned its `rowid` and the item is the first of that insert's
-/// items with that row. The items of an insert that clashed on another unique index
+/// ([`UpdateLast`]). Then, for the other items, [`InsertRows`] (for
+/// `update_or_create_many` [`InsertLast`], each key from its last item), once per set of
+/// columns the items leave to their `DEFAULT` (usually once), and [`ReadKeys`]. An item's
+/// row is created by this call when an insert returned its `rowid` and the item is the
+/// first of that insert's items with that row. The items of an insert that clashed on another unique index
 /// (which fails the whole statement), those with a `NULL` in their key, and for
 /// `update_or_create_many` those whose row this call did not write (stored by a
 /// concurrent caller after the update) are answered by the single call.
