@@ -1840,7 +1840,6 @@ mod library_bugs {
     /// A lookup never needs a unique index: `update_or_create` of a stored key changes it.
     #[cfg(feature = "mysql")]
     #[test]
-    #[ignore = "library bug: MariaDB's update_or_create of a stored key needs a unique index"]
     fn mysql_update_or_create_of_a_stored_key_without_unique_index() {
         stored_key_found_without_unique_index::<MysqlDb>(&[
             "update_or_create",
@@ -1861,7 +1860,6 @@ mod library_bugs {
     /// `function` or `where` must find and change it, as `get_or_create` finds it.
     #[cfg(feature = "mysql")]
     #[test]
-    #[ignore = "library bug: MariaDB's update_or_create of a stored row refuses a function or where key"]
     fn mysql_update_or_create_of_a_stored_row_with_a_function_or_filter_key() {
         let db = MysqlDb::create_keys();
         let mut conn = db.keys_connect();

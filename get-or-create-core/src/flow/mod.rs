@@ -309,7 +309,8 @@ where
 /// A failure met while creating the row of `key`: when it is [`Error::NoUniqueIndex`] or
 /// [`Error::KeyNotSupported`] and several stored rows match the key,
 /// [`Error::MultipleRowsMatch`] instead, which says more (one read more, on this error path
-/// only).
+/// only). (The select-then-insert flow's; MySQL/MariaDB reads the key first instead.)
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
 pub(crate) async fn several_rows_first<M, S>(
     session: &mut S,
     key: &M::Key,

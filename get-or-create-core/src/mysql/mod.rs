@@ -14,7 +14,15 @@
 //! order, so concurrent bulk calls wait for each other rather than deadlock, and InnoDB
 //! allocates exactly one `AUTO_INCREMENT` value per row) and a read of what it inserted.
 //! A lost race fails that insert with a duplicate key; the chunk's missing keys are then
-//! asked for again, read with a shared lock.
+//! read again with a shared lock, and those still missing answered one by one (a
+//! multi-row insert that fails takes back its earlier rows, and callers waiting on them
+//! would deadlock).
+//!
+//! `update_or_create` checks the unique indexes before its `UPDATE`, which could otherwise
+//! change several rows. When none can back the key (none at all, or a `function`, `collate`
+//! or `where` key), a stored row is still found: read alone, it is updated (a matched count
+//! other than 1 is a row deleted meanwhile, or `MultipleRowsMatch`); only creating needs
+//! the index.
 //!
 //! The insert is a plain `INSERT`: a duplicate key fails only that statement on MySQL, not
 //! the transaction. The key's row is then read with a shared lock: when the clash was with
@@ -43,7 +51,7 @@ use statements::{Update, UpdateJoin};
 use unique_keys::{check_database, is_lost_race, unique_keys_of_lookup};
 
 use crate::flow::bulk::{self, Bulk, ChunkAttempt, ItemByItem, Numbered};
-use crate::flow::{classify, fetch, fetch_as, load_all, retried, several_rows_first, Attempt};
+use crate::flow::{classify, fetch, fetch_as, load_all, multiple_rows_match, retried, Attempt};
 use crate::flow::{Dialect, Failure};
 use crate::flow::{LazyValues, Stored, ValuesSource};
 use crate::model::Model;
@@ -263,6 +271,40 @@ struct UpdateInsertSelect<'a, M: Model, F> {
     values: LazyValues<F, Option<M::Values>>,
 }
 
+/// For `update_or_create` of a key no usable unique index backs: its stored `row`, found
+/// alone, set to `changes` and read back. The `UPDATE`'s count of matched rows must be 1:
+/// more means a duplicate was stored meanwhile (nothing stops one without the index), and
+/// is `MultipleRowsMatch`.
+async fn update_stored<M, S>(
+    session: &mut S,
+    key: &M::Key,
+    changes: Values<'_, M>,
+    row: M,
+    changed: bool,
+) -> Result<(M, bool), Failure>
+where
+    S: Session<Backend = Mysql>,
+    M: Stored<Mysql>,
+    Mysql: Dialect<M>,
+{
+    if !changed {
+        return Ok((row, false));
+    }
+    let update = Update::<M>::new(key, changes);
+    match session
+        .execute(update)
+        .await
+        .map_err(classify::<M, Mysql>)?
+    {
+        1 => match fetch(session, SelectByKey::<M, Mysql>::new(key)).await? {
+            Some(row) => Ok((row, false)),
+            None => Err(Failure::RowChanged),
+        },
+        0 => Err(Failure::RowChanged),
+        _ => Err(Failure::Fatal(multiple_rows_match::<M, Mysql>())),
+    }
+}
+
 impl<M, F, S> Attempt<S> for UpdateInsertSelect<'_, M, F>
 where
     S: Session<Backend = Mysql>,
@@ -275,12 +317,25 @@ where
 
     async fn run(&mut self, session: &mut S) -> Result<(M, bool), Failure> {
         let (key, changes) = (self.key, self.changes);
-        let lookup_keys = match unique_keys_of_lookup::<M, S>(session).await {
-            Ok(keys) => keys,
-            Err(failure) => return Err(several_rows_first::<M, S>(session, key, failure).await),
-        };
         let select = || SelectByKey::<M, Mysql>::new(key);
         let changed = !self.changed.none();
+        let lookup_keys = match unique_keys_of_lookup::<M, S>(session).await {
+            Ok(keys) => keys,
+            // No unique index the key can use (none at all, or the key is a `function` or
+            // `where` key MariaDB cannot index): only creating needs one. A key stored
+            // once is updated; several rows are `MultipleRowsMatch`.
+            Err(
+                failure @ Failure::Fatal(
+                    Error::NoUniqueIndex { .. } | Error::KeyNotSupported { .. },
+                ),
+            ) => {
+                return match fetch(session, select()).await? {
+                    Some(row) => update_stored(session, key, changes, row, changed).await,
+                    None => Err(failure),
+                };
+            }
+            Err(failure) => return Err(failure),
+        };
         if changed {
             let update = Update::<M>::new(key, changes);
             let matched = session
