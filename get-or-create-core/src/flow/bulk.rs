@@ -200,6 +200,28 @@ where
         .collect()
 }
 
+/// What a read of the items at `positions` found, as `(number among them, identity, row)`:
+/// those rows numbered by their position in the chunk, none created, and the positions of
+/// the items it found no row for. (An item with several rows keeps them all; the driver
+/// reports [`Error::MultipleRowsMatch`].)
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+pub(crate) fn found_rows<M, Id>(
+    read: Vec<(i64, Id, M)>,
+    positions: &[usize],
+) -> (Vec<Numbered<M>>, Vec<usize>) {
+    let found: std::collections::HashSet<i64> = read.iter().map(|(number, _, _)| *number).collect();
+    let missing = (1..)
+        .zip(positions)
+        .filter(|(number, _)| !found.contains(number))
+        .map(|(_, &position)| position)
+        .collect();
+    let rows = read
+        .into_iter()
+        .map(|(number, _, row)| (number, false, row))
+        .collect();
+    (renumber(rows, positions), missing)
+}
+
 /// Rows numbered by their position among `subset` (from 1), numbered again by the
 /// position in the chunk that `subset` names.
 pub(crate) fn renumber<M>(rows: Vec<Numbered<M>>, subset: &[usize]) -> Vec<Numbered<M>> {

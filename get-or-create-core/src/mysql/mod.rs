@@ -51,7 +51,7 @@ use statements::{Update, UpdateJoin};
 use unique_keys::{check_database, is_lost_race, unique_keys_of_lookup};
 
 use crate::flow::bulk::{self, Bulk, ChunkAttempt, ItemByItem, Numbered};
-use crate::flow::{classify, fetch, fetch_as, load_all, multiple_rows_match, retried, Attempt};
+use crate::flow::{classify, fetch, fetch_as, load_all, retried, Attempt};
 use crate::flow::{Dialect, Failure};
 use crate::flow::{LazyValues, Stored, ValuesSource};
 use crate::model::Model;
@@ -271,37 +271,30 @@ struct UpdateInsertSelect<'a, M: Model, F> {
     values: LazyValues<F, Option<M::Values>>,
 }
 
-/// For `update_or_create` of a key no usable unique index backs: its stored `row`, found
-/// alone, set to `changes` and read back. The `UPDATE`'s count of matched rows must be 1:
-/// more means a duplicate was stored meanwhile (nothing stops one without the index), and
-/// is `MultipleRowsMatch`.
-async fn update_stored<M, S>(
+/// `update_or_create`'s `UPDATE` of `key` to `changes`, then the key's row read back:
+/// `None` when the `UPDATE` matched no row. Several rows of the key (a `NULL` key, or a
+/// key no unique index backs) are [`Error::MultipleRowsMatch`], which the read reports.
+async fn update_then_read<M, S>(
     session: &mut S,
     key: &M::Key,
     changes: Values<'_, M>,
-    row: M,
-    changed: bool,
-) -> Result<(M, bool), Failure>
+) -> Result<Option<M>, Failure>
 where
     S: Session<Backend = Mysql>,
     M: Stored<Mysql>,
     Mysql: Dialect<M>,
 {
-    if !changed {
-        return Ok((row, false));
-    }
     let update = Update::<M>::new(key, changes);
-    match session
+    let matched = session
         .execute(update)
         .await
-        .map_err(classify::<M, Mysql>)?
-    {
-        1 => match fetch(session, SelectByKey::<M, Mysql>::new(key)).await? {
-            Some(row) => Ok((row, false)),
-            None => Err(Failure::RowChanged),
-        },
-        0 => Err(Failure::RowChanged),
-        _ => Err(Failure::Fatal(multiple_rows_match::<M, Mysql>())),
+        .map_err(classify::<M, Mysql>)?;
+    if matched == 0 {
+        return Ok(None);
+    }
+    match fetch(session, SelectByKey::<M, Mysql>::new(key)).await? {
+        Some(row) => Ok(Some(row)),
+        None => Err(Failure::RowChanged),
     }
 }
 
@@ -330,23 +323,20 @@ where
                 ),
             ) => {
                 return match fetch(session, select()).await? {
-                    Some(row) => update_stored(session, key, changes, row, changed).await,
                     None => Err(failure),
+                    Some(row) if !changed => Ok((row, false)),
+                    // Matched no row: deleted since the read, so try again.
+                    Some(_) => update_then_read::<M, S>(session, key, changes)
+                        .await?
+                        .map(|row| (row, false))
+                        .ok_or(Failure::RowChanged),
                 };
             }
             Err(failure) => return Err(failure),
         };
         if changed {
-            let update = Update::<M>::new(key, changes);
-            let matched = session
-                .execute(update)
-                .await
-                .map_err(classify::<M, Mysql>)?;
-            if matched > 0 {
-                return match fetch(session, select()).await? {
-                    Some(row) => Ok((row, false)),
-                    None => Err(Failure::RowChanged),
-                };
+            if let Some(row) = update_then_read::<M, S>(session, key, changes).await? {
+                return Ok((row, false));
             }
         }
         // Unchanged, a stored row is the answer. Changed, a row the `UPDATE` left alone

@@ -210,12 +210,11 @@ where
         if !in_transaction || !unique_key::has_other_unique_index::<M, S>(session).await? {
             return crate::flow::fetch(session, update).await;
         }
-        execute::<M, S>(session, "SAVEPOINT __goc_update").await?;
+        UPDATE_SAVEPOINT.open::<M, S>(session).await?;
         let outcome = crate::flow::fetch(session, update).await;
-        if outcome.is_err() {
-            execute::<M, S>(session, "ROLLBACK TO SAVEPOINT __goc_update").await?;
-        }
-        execute::<M, S>(session, "RELEASE SAVEPOINT __goc_update").await?;
+        UPDATE_SAVEPOINT
+            .close::<M, S>(session, outcome.is_err())
+            .await?;
         outcome
     }
 
@@ -232,15 +231,14 @@ where
         // savepoint.
         let in_transaction = session.in_transaction().map_err(classify::<M, Pg>)?;
         if in_transaction {
-            execute::<M, S>(session, "SAVEPOINT __goc_clash").await?;
+            CLASH_SAVEPOINT.open::<M, S>(session).await?;
         }
         let insert = Insert::<M, Raise>::new(key, values);
         let outcome = crate::flow::fetch_as::<M, (u32, bool, M), _, _>(session, insert).await;
         if in_transaction {
-            if outcome.is_err() {
-                execute::<M, S>(session, "ROLLBACK TO SAVEPOINT __goc_clash").await?;
-            }
-            execute::<M, S>(session, "RELEASE SAVEPOINT __goc_clash").await?;
+            CLASH_SAVEPOINT
+                .close::<M, S>(session, outcome.is_err())
+                .await?;
         }
         match outcome {
             // The clashing row is gone: this call created the key's row.
@@ -294,6 +292,51 @@ where
         .map_err(classify::<M, Pg>)
 }
 
+/// A savepoint around one statement that may raise inside the caller's transaction, where
+/// the error would otherwise abort that transaction: its three statements.
+struct Savepoint {
+    open: &'static str,
+    rollback: &'static str,
+    release: &'static str,
+}
+
+/// Around `update_or_create`'s `UPDATE` (a clash on another unique index).
+const UPDATE_SAVEPOINT: Savepoint = Savepoint {
+    open: "SAVEPOINT __goc_update",
+    rollback: "ROLLBACK TO SAVEPOINT __goc_update",
+    release: "RELEASE SAVEPOINT __goc_update",
+};
+
+/// Around the insert that raises a clash to name its index.
+const CLASH_SAVEPOINT: Savepoint = Savepoint {
+    open: "SAVEPOINT __goc_clash",
+    rollback: "ROLLBACK TO SAVEPOINT __goc_clash",
+    release: "RELEASE SAVEPOINT __goc_clash",
+};
+
+impl Savepoint {
+    async fn open<M, S>(&self, session: &mut S) -> Result<(), Failure>
+    where
+        M: Stored<Pg>,
+        S: Session<Backend = Pg>,
+    {
+        execute::<M, S>(session, self.open).await
+    }
+
+    /// After its statement: rolled back to first when the statement `failed`, so that the
+    /// transaction stays usable; then released.
+    async fn close<M, S>(&self, session: &mut S, failed: bool) -> Result<(), Failure>
+    where
+        M: Stored<Pg>,
+        S: Session<Backend = Pg>,
+    {
+        if failed {
+            execute::<M, S>(session, self.rollback).await?;
+        }
+        execute::<M, S>(session, self.release).await
+    }
+}
+
 /// One attempt of a bulk chunk of `get_or_create_many` or `update_or_create_many`.
 ///
 /// `update_or_create_many` first sets each stored key to its last item's values
@@ -326,16 +369,12 @@ where
     let items: Vec<&Item<M>> = positions.iter().map(|&i| batch[i]).collect();
     let read: Vec<(i64, String, M)> =
         load_all::<M, _, _, _>(session, ReadKeys::<M>::new(&items)).await?;
-    let found: HashSet<i64> = read.iter().map(|(number, _, _)| *number).collect();
-    let several = found.len() < read.len();
-    if found.len() < items.len() && !several {
+    let (rows, missing) = bulk::found_rows(read, positions);
+    let several = rows.len() + missing.len() > positions.len();
+    if !missing.is_empty() && !several {
         return Err(failure);
     }
-    let read = read
-        .into_iter()
-        .map(|(number, _, row)| (number, false, row))
-        .collect();
-    Ok(bulk::renumber(read, positions))
+    Ok(rows)
 }
 
 impl<M, S> ChunkAttempt<S, M> for Chunk

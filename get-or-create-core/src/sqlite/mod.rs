@@ -339,18 +339,7 @@ where
     let items: Vec<&Item<M>> = positions.iter().map(|&i| batch[i]).collect();
     let read = ValuesStatement::<M, Sqlite, ReadKeys>::new(&items);
     let read: Vec<(i64, i64, M)> = load_all::<M, _, _, _>(session, read).await?;
-    let stored = bulk::renumber(
-        read.into_iter()
-            .map(|(number, _, row)| (number, false, row))
-            .collect(),
-        &positions,
-    );
-    let found: HashSet<i64> = stored.iter().map(|(number, _, _)| *number).collect();
-    let missing = positions
-        .into_iter()
-        .filter(|&i| !found.contains(&(i64::try_from(i).unwrap_or(i64::MAX) + 1)))
-        .collect();
-    Ok((stored, missing))
+    Ok(bulk::found_rows(read, &positions))
 }
 
 /// The single call, for the items of a chunk answered one by one.
