@@ -14,7 +14,7 @@ use std::{collections::HashMap, hash::Hash};
 use super::{multiple_rows_match, Attempts, Failure, Named};
 use crate::model::{Columns, Model};
 use crate::session::Session;
-use crate::sql::{defaulted_columns, key_has_null, Values};
+use crate::sql::{assigns_anything, defaulted_columns, key_has_null, Values};
 use crate::strategy::Item;
 use crate::Error;
 
@@ -86,44 +86,76 @@ where
     Ok(rows)
 }
 
-/// For `update_or_create_many`: the items, by number (from 1), whose stored row, named by
-/// its identity, this call did not write (a concurrent caller stored it after our
-/// update). The single `update_or_create` writes each such row once, from its last item,
-/// as the bulk statements would have; the row's other items then read it. `single` makes
-/// the single call of either kind.
+/// An item of an `update_or_create_many` chunk with the row its statements left it: the
+/// item's number (from 1) and created flag, the row, and the row's identity.
 #[cfg(any(feature = "postgres", feature = "sqlite"))]
-pub(crate) async fn write_each_row<S, M, A, Id>(
+pub(crate) type Answer<M, Id> = (Numbered<M>, Id);
+
+/// For `update_or_create_many`: the answers of a chunk, once every row holds the values
+/// of the last of its items that writes any. `writer` names, per row identity, the item
+/// (by number) whose values this call's bulk statements left in the row; a row this call
+/// did not write (a concurrent caller stored it after the update) has none.
+///
+/// The statements take each key's last item by comparing the items' keys, which on a
+/// column whose own collation ignores case (not declared on the lookup) can see two
+/// spellings of one stored key as two keys; the identities the rows came back with tell.
+/// Each row whose writer is not its last item is written again from that item with the
+/// single `update_or_create`, and its other items read it with the single
+/// `get_or_create`, keeping the created flag this call gave them. `single` makes the
+/// single call of either kind.
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+pub(crate) async fn settle<S, M, A, Id>(
     session: &mut S,
     batch: &[&Item<M>],
-    items: Vec<(i64, Id)>,
+    answers: Vec<Answer<M, Id>>,
+    writer: &HashMap<Id, i64>,
     single: impl Fn(Bulk) -> A,
 ) -> Result<Vec<Numbered<M>>, Failure>
 where
     S: Session,
-    M: Model,
+    M: Columns<S::Backend>,
     A: ItemByItem<S, M>,
-    Id: Eq + Hash,
+    Id: Eq + Hash + Clone,
 {
-    let mut last: HashMap<&Id, i64> = HashMap::new();
-    for (number, identity) in &items {
-        let entry = last.entry(identity).or_insert(*number);
-        *entry = (*entry).max(*number);
+    let writes = |number: i64| {
+        usize::try_from(number - 1)
+            .ok()
+            .and_then(|i| batch.get(i))
+            .is_some_and(|item| assigns_anything::<M, S::Backend>(Values::Defaults(&item.1)))
+    };
+    let mut last: HashMap<Id, i64> = HashMap::new();
+    for ((number, _, _), identity) in &answers {
+        if writes(*number) {
+            let entry = last.entry(identity.clone()).or_insert(*number);
+            *entry = (*entry).max(*number);
+        }
     }
+    last.retain(|identity, number| writer.get(identity) != Some(number));
+    let mut rows = Vec::with_capacity(answers.len());
     let (mut lasts, mut others) = (Vec::new(), Vec::new());
-    for (number, identity) in &items {
+    let mut created_by_us: HashMap<i64, bool> = HashMap::new();
+    for ((number, created, row), identity) in answers {
+        let Some(&last_number) = last.get(&identity) else {
+            rows.push((number, created, row));
+            continue;
+        };
         let Ok(position) = usize::try_from(number - 1) else {
             continue;
         };
-        if last.get(identity) == Some(number) {
+        created_by_us.insert(number, created);
+        if number == last_number {
             lasts.push(position);
         } else {
             others.push(position);
         }
     }
-    drop(last);
-    drop(items);
-    let mut rows = one_by_one(session, batch, lasts, single(Bulk::UpdateOrCreate)).await?;
-    rows.extend(one_by_one(session, batch, others, single(Bulk::GetOrCreate)).await?);
+    others.sort_unstable();
+    let mut rewritten = one_by_one(session, batch, lasts, single(Bulk::UpdateOrCreate)).await?;
+    rewritten.extend(one_by_one(session, batch, others, single(Bulk::GetOrCreate)).await?);
+    rows.extend(rewritten.into_iter().map(|(number, created, row)| {
+        let ours = created_by_us.get(&number).copied().unwrap_or_default();
+        (number, created || ours, row)
+    }));
     Ok(rows)
 }
 
@@ -222,14 +254,18 @@ pub(crate) fn found_rows<M, Id>(
     (renumber(rows, positions), missing)
 }
 
+/// The number (from 1) of an item among `subset`, numbered again by the position in the
+/// chunk that `subset` names.
+pub(crate) fn renumber_one(number: i64, subset: &[usize]) -> Option<i64> {
+    let position = subset.get(usize::try_from(number - 1).ok()?)?;
+    i64::try_from(*position).ok()?.checked_add(1)
+}
+
 /// Rows numbered by their position among `subset` (from 1), numbered again by the
 /// position in the chunk that `subset` names.
 pub(crate) fn renumber<M>(rows: Vec<Numbered<M>>, subset: &[usize]) -> Vec<Numbered<M>> {
     rows.into_iter()
-        .filter_map(|(number, created, row)| {
-            let position = subset.get(usize::try_from(number - 1).ok()?)?;
-            Some((i64::try_from(*position).ok()? + 1, created, row))
-        })
+        .filter_map(|(number, created, row)| Some((renumber_one(number, subset)?, created, row)))
         .collect()
 }
 

@@ -220,7 +220,7 @@ where
         self.from.walk_ast(out.reborrow())?;
         out.push_sql(" ON ");
         push_keys_match::<M, Mysql, _>(&self.from, &mut out)?;
-        push_key_order::<M, Mysql>(Occurrence::First, &mut out)?;
+        push_key_order(Occurrence::First, &mut out, push_input_keys::<M, Mysql>)?;
         out.push_sql(Lock::SQL);
         Ok(())
     }

@@ -395,9 +395,6 @@ where
     ) -> Result<Vec<Numbered<M>>, Failure> {
         let (mut pending, _) = bulk::split_null_keys::<M, Pg>(batch);
         let mut rows = Vec::with_capacity(batch.len());
-        let mut updated: HashSet<String> = HashSet::new();
-        // The items whose stored row this call did not write, with the row's identity.
-        let mut not_written = Vec::new();
         if !pending.is_empty() {
             match unique_key::check_before_insert::<M, S>(session).await {
                 Ok(()) => {}
@@ -413,6 +410,10 @@ where
                 Err(failure) => return Err(failure),
             }
         }
+        // For `update_or_create_many`: each item's answer with its row's identity, and the
+        // item whose values each row holds (see `bulk::settle`).
+        let mut answers = Vec::new();
+        let mut writer: HashMap<String, i64> = HashMap::new();
         if self.0 == Bulk::UpdateOrCreate && !pending.is_empty() {
             for group in bulk::group_by_defaulted::<M, Pg>(batch, &pending) {
                 let items: Vec<&Item<M>> = group.iter().map(|&i| batch[i]).collect();
@@ -424,13 +425,16 @@ where
                 }
                 let update = UpdateFromInput::<M>::new(&items);
                 let stored: Vec<(i64, String, M)> = load_all::<M, _, _, _>(session, update).await?;
-                let stored = stored.into_iter().map(|(number, identity, row)| {
-                    updated.insert(identity);
-                    (number, false, row)
-                });
-                rows.extend(bulk::renumber(stored.collect(), &group));
+                for (number, identity, row) in stored {
+                    let Some(number) = bulk::renumber_one(number, &group) else {
+                        continue;
+                    };
+                    writer.insert(identity.clone(), number);
+                    answers.push(((number, false, row), identity));
+                }
             }
-            let answered: HashSet<i64> = rows.iter().map(|(number, _, _)| *number).collect();
+            let answered: HashSet<i64> =
+                answers.iter().map(|((number, _, _), _)| *number).collect();
             pending.retain(|&i| !answered.contains(&(i64::try_from(i).unwrap_or(i64::MAX) + 1)));
         }
         if !pending.is_empty() {
@@ -438,27 +442,23 @@ where
                 Bulk::GetOrCreate => Occurrence::First,
                 Bulk::UpdateOrCreate => Occurrence::Last,
             };
-            for (number, created, ours, identity, row) in
+            for (number, created, inserted_by_group, identity, row) in
                 insert_missing_then_read::<M, S>(session, batch, &pending, occurrence).await?
             {
-                // A stored row is the answer of `get_or_create_many`; of
-                // `update_or_create_many`, only if this call wrote it (or has nothing to
-                // write to it).
-                let answered = self.0 == Bulk::GetOrCreate
-                    || ours
-                    || updated.contains(&identity)
-                    || usize::try_from(number - 1)
-                        .ok()
-                        .and_then(|i| batch.get(i))
-                        .is_some_and(|item| !assigns_anything::<M, Pg>(Values::Defaults(&item.1)));
-                if answered {
+                if self.0 == Bulk::GetOrCreate {
                     rows.push((number, created, row));
-                } else {
-                    not_written.push((number, identity));
+                    continue;
                 }
+                // The insert of a group writes each new key from the group's last item
+                // of that key (the anti-join sorts in the column's collation).
+                if inserted_by_group {
+                    let entry = writer.entry(identity.clone()).or_insert(number);
+                    *entry = (*entry).max(number);
+                }
+                answers.push(((number, created, row), identity));
             }
         }
-        rows.extend(bulk::write_each_row(session, batch, not_written, SingleCall).await?);
+        rows.extend(bulk::settle(session, batch, answers, &writer, SingleCall).await?);
         let answered: HashSet<i64> = rows.iter().map(|(number, _, _)| *number).collect();
         let unanswered = (0..batch.len())
             .filter(|&i| !answered.contains(&(i64::try_from(i).unwrap_or(i64::MAX) + 1)));
@@ -469,8 +469,8 @@ where
 
 /// [`InsertMissing`] for the items of `batch` at `positions` (per set of columns they
 /// leave to their `DEFAULT`), then [`ReadKeys`]: each item's stored row, numbered by its
-/// position in `batch` (from 1), whether this call created it from this item, whether an
-/// insert of this call wrote it, and its identity.
+/// position in `batch` (from 1), whether this call created it from this item, whether
+/// the insert of this item's group wrote it, and its identity.
 async fn insert_missing_then_read<M, S>(
     session: &mut S,
     batch: &[&Item<M>],
@@ -506,25 +506,30 @@ where
     let items: Vec<&Item<M>> = positions.iter().map(|&i| batch[i]).collect();
     let read: Vec<(i64, String, M)> =
         load_all::<M, _, _, _>(session, ReadKeys::<M>::new(&items)).await?;
-    let written: Vec<(bool, String)> = read
-        .iter()
-        .map(|(_, identity, _)| (inserted.contains_key(identity), identity.clone()))
-        .collect();
     let group = |number: i64| {
         let position = positions.get(usize::try_from(number - 1).ok()?)?;
         group_of.get(*position).copied()
     };
+    let written: Vec<(bool, String)> = read
+        .iter()
+        .map(|(number, identity, _)| {
+            let by_group = inserted
+                .get(identity)
+                .is_some_and(|&g| group(*number) == Some(g));
+            (by_group, identity.clone())
+        })
+        .collect();
     // `first_of_each_row` keeps the order of the rows it is given.
     let rows = bulk::first_of_each_row(read, &inserted, group);
     Ok(rows
         .into_iter()
         .zip(written)
-        .filter_map(|((number, created, row), (ours, identity))| {
+        .filter_map(|((number, created, row), (by_group, identity))| {
             let position = positions.get(usize::try_from(number - 1).ok()?)?;
             Some((
                 i64::try_from(*position).ok()? + 1,
                 created,
-                ours,
+                by_group,
                 identity,
                 row,
             ))

@@ -11,9 +11,11 @@ use diesel::{QueryResult, Selectable, Table};
 
 use super::input::{push_input, push_input_values, Batch};
 use crate::model::{Columns, Model};
+use crate::sql::bulk::{key_input, push_input_column, push_keys_match, push_ord};
 use crate::sql::bulk::{push_input_assignments, push_input_keys, push_key_order};
-use crate::sql::bulk::{push_keys_match, push_ord, InputColumns, Occurrence};
-use crate::sql::{push_filter, push_insert, push_insert_columns, push_key_columns};
+use crate::sql::bulk::{InputColumns, Occurrence};
+use crate::sql::{for_each_key_column, push_filter, push_insert, push_insert_columns};
+use crate::sql::{push_key_columns, Separator};
 use crate::sql::{push_key_targets, push_on_create, Defaulted, RowType, StatementId, Values};
 use crate::strategy::Item;
 
@@ -233,13 +235,43 @@ where
     Ok(())
 }
 
+/// `f(COALESCE(<table>.k0, __goc_i.__goc_k0)), ..`: the keys of the anti-join's items, in
+/// the collation of the table's columns. The stored columns are `NULL` in every row the
+/// anti-join keeps, so the values are the items'; `COALESCE` only lends them the column's
+/// collation (an item's own is the default), so that on a column whose collation ignores
+/// case, though the lookup does not say so, two spellings of one key sort as one, the
+/// occurrence taken first.
+fn push_stored_or_input_keys<'b, M, F>(
+    table: &'b F,
+    out: &mut AstPass<'_, 'b, Pg>,
+) -> QueryResult<()>
+where
+    M: Columns<Pg>,
+    F: QueryFragment<Pg>,
+{
+    let mut comma = Separator::new(", ");
+    for_each_key_column::<M, Pg>(|column| {
+        comma.push(out);
+        column.push_compared(out, |out| {
+            out.push_sql("COALESCE(");
+            table.walk_ast(out.reborrow())?;
+            out.push_sql(".");
+            out.push_identifier(column.name)?;
+            out.push_sql(", ");
+            push_input_column(out, &key_input(column.index))?;
+            out.push_sql(")");
+            Ok(())
+        })
+    })
+}
+
 /// The insert of a bulk chunk, the first of its two statements:
 ///
 /// ```sql
 /// INSERT INTO <table> (<insert columns>)
 /// SELECT __goc_i.*, <on_create expressions> FROM UNNEST($1, ..) WITH ORDINALITY AS __goc_i(..)
 /// LEFT JOIN <table> ON <keys match> [AND (<filter>)] WHERE <table>.ctid IS NULL
-/// ORDER BY <keys>, __goc_ord [DESC]
+/// ORDER BY COALESCE(<table>.<key>, __goc_i.<key>), .., __goc_ord [DESC]
 /// ON CONFLICT DO NOTHING
 /// RETURNING tableoid, ROW(<primary key>)::text, <in filter>
 /// ```
@@ -311,7 +343,9 @@ where
         out.push_sql(" WHERE ");
         self.from.walk_ast(out.reborrow())?;
         out.push_sql(".ctid IS NULL");
-        push_key_order::<M, Pg>(self.occurrence, &mut out)?;
+        push_key_order(self.occurrence, &mut out, |out| {
+            push_stored_or_input_keys::<M, _>(&self.from, out)
+        })?;
         out.push_sql(" ON CONFLICT DO NOTHING RETURNING tableoid, ");
         push_identity(&self.primary_key, &mut out)?;
         out.push_sql(", ");
@@ -439,7 +473,7 @@ where
         push_input_keys::<M, Pg>(&mut out)?;
         out.push_sql(") *");
         push_input(&self.batch, InputColumns::Insert, &mut out)?;
-        push_key_order::<M, Pg>(Occurrence::Last, &mut out)?;
+        push_key_order(Occurrence::Last, &mut out, push_input_keys::<M, Pg>)?;
         out.push_sql(") AS ");
         out.push_identifier(crate::sql::bulk::INPUT)?;
         out.push_sql(" WHERE ");

@@ -207,18 +207,16 @@ impl Occurrence {
 
 /// ` ORDER BY <keys>, __goc_ord [DESC]`: the items in key order, the occurrence taken
 /// first. Concurrent bulk statements that take their row locks in the same order wait for
-/// each other instead of deadlocking.
+/// each other instead of deadlocking. `keys` writes the keys as the statement can compare
+/// them (usually [`push_input_keys`]).
 #[cfg(any(feature = "postgres", feature = "mysql"))]
-pub(crate) fn push_key_order<M, DB>(
+pub(crate) fn push_key_order<'b, DB: Backend>(
     occurrence: Occurrence,
-    out: &mut AstPass<'_, '_, DB>,
-) -> QueryResult<()>
-where
-    M: Columns<DB>,
-    DB: Backend,
-{
+    out: &mut AstPass<'_, 'b, DB>,
+    keys: impl FnOnce(&mut AstPass<'_, 'b, DB>) -> QueryResult<()>,
+) -> QueryResult<()> {
     out.push_sql(" ORDER BY ");
-    push_input_keys::<M, DB>(out)?;
+    keys(out)?;
     out.push_sql(", ");
     push_input_column(out, ORD)?;
     out.push_sql(occurrence.direction());

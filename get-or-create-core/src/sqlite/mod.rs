@@ -34,12 +34,13 @@ use std::collections::{HashMap, HashSet};
 use diesel::deserialize::FromSqlRow;
 use diesel::expression::QueryMetadata;
 use diesel::result::DatabaseErrorInformation;
-use diesel::sql_types::{BigInt, Bool};
+use diesel::sql_types::Bool;
 use diesel::sqlite::Sqlite;
 
 mod statements;
 
-use statements::{ExplainKeyIndex, InsertLast, InsertReturning, InsertRows, ReadKeys, UpdateLast};
+use statements::{ExplainKeyIndex, InsertLast, InsertReturning, InsertRows, ReadKeys};
+use statements::{ReadKeysRow, UpdateLast};
 
 use crate::flow::bulk::{self, Bulk, ChunkAttempt, ItemByItem, Numbered};
 use crate::flow::select_then_insert::{self, Inserter};
@@ -58,11 +59,9 @@ const MAX_BINDS: usize = 32_766;
 impl<M> Strategy<M> for Sqlite
 where
     M: Stored<Sqlite>,
-    Sqlite: Dialect<M>
-        + QueryMetadata<(Bool, RowType<M, Sqlite>)>
-        + QueryMetadata<(BigInt, BigInt, RowType<M, Sqlite>)>,
+    Sqlite: Dialect<M> + QueryMetadata<(Bool, RowType<M, Sqlite>)> + QueryMetadata<ReadKeysRow<M>>,
     (bool, M): FromSqlRow<(Bool, RowType<M, Sqlite>), Sqlite>,
-    (i64, i64, M): FromSqlRow<(BigInt, BigInt, RowType<M, Sqlite>), Sqlite>,
+    (i64, i64, bool, M): FromSqlRow<ReadKeysRow<M>, Sqlite>,
 {
     async fn get_or_create<S>(
         session: &mut S,
@@ -199,11 +198,9 @@ impl<M, S> ChunkAttempt<S, M> for Chunk
 where
     S: Session<Backend = Sqlite>,
     M: Stored<Sqlite>,
-    Sqlite: Dialect<M>
-        + QueryMetadata<(Bool, RowType<M, Sqlite>)>
-        + QueryMetadata<(BigInt, BigInt, RowType<M, Sqlite>)>,
+    Sqlite: Dialect<M> + QueryMetadata<(Bool, RowType<M, Sqlite>)> + QueryMetadata<ReadKeysRow<M>>,
     (bool, M): FromSqlRow<(Bool, RowType<M, Sqlite>), Sqlite>,
-    (i64, i64, M): FromSqlRow<(BigInt, BigInt, RowType<M, Sqlite>), Sqlite>,
+    (i64, i64, bool, M): FromSqlRow<ReadKeysRow<M>, Sqlite>,
 {
     async fn run(
         &mut self,
@@ -220,9 +217,18 @@ where
             Bulk::UpdateOrCreate => (Vec::new(), plain),
         };
         let groups = bulk::group_by_defaulted::<M, Sqlite>(batch, &plain);
-        let mut updated: HashSet<i64> = HashSet::new();
+        let mut group_of = vec![0; batch.len()];
+        for (number, group) in groups.iter().enumerate() {
+            for &position in group {
+                group_of[position] = number;
+            }
+        }
+        // For `update_or_create_many`: which group's statement last wrote each row. The
+        // update writes each stored row from its last item in the group; the insert, each
+        // new key from the group's last item of its first spelling (see `bulk::settle`).
+        let mut written_by: HashMap<i64, usize> = HashMap::new();
         if self.0 == Bulk::UpdateOrCreate {
-            for group in &groups {
+            for (number, group) in groups.iter().enumerate() {
                 let items: Vec<&Item<M>> = group.iter().map(|&i| batch[i]).collect();
                 if items
                     .first()
@@ -230,11 +236,10 @@ where
                 {
                     let update = ValuesStatement::<M, Sqlite, UpdateLast>::new(&items);
                     let rowids: Vec<i64> = load_all::<M, _, _, _>(session, update).await?;
-                    updated.extend(rowids);
+                    written_by.extend(rowids.into_iter().map(|rowid| (rowid, number)));
                 }
             }
         }
-        let mut group_of = vec![0; batch.len()];
         let mut inserted: HashMap<i64, usize> = HashMap::new();
         let mut read_back = Vec::with_capacity(plain.len());
         for (number, group) in groups.into_iter().enumerate() {
@@ -265,48 +270,56 @@ where
                 }));
             }
             inserted.extend(rows.into_iter().map(|(rowid, _)| (rowid, number)));
-            for &position in &group {
-                group_of[position] = number;
-            }
             read_back.extend(group);
         }
+        written_by.extend(inserted.iter().map(|(&rowid, &group)| (rowid, group)));
         if !read_back.is_empty() {
             read_back.sort_unstable();
             let items: Vec<&Item<M>> = read_back.iter().map(|&i| batch[i]).collect();
             let read = ValuesStatement::<M, Sqlite, ReadKeys>::new(&items);
-            let read: Vec<(i64, i64, M)> = load_all::<M, _, _, _>(session, read).await?;
-            // A stored row is the answer of `get_or_create_many`; of
-            // `update_or_create_many`, only if this call wrote it (or has nothing to write
-            // to it).
-            let (read, lost): (Vec<_>, Vec<_>) =
-                read.into_iter().partition(|(number, rowid, _)| {
-                    self.0 == Bulk::GetOrCreate
-                        || inserted.contains_key(rowid)
-                        || updated.contains(rowid)
-                        || usize::try_from(number - 1)
-                            .ok()
-                            .and_then(|i| read_back.get(i))
-                            .is_some_and(|&i| {
-                                !assigns_anything::<M, Sqlite>(Values::Defaults(&batch[i].1))
-                            })
-                });
-            let group = |number: i64| {
-                let position = read_back.get(usize::try_from(number - 1).ok()?)?;
-                group_of.get(*position).copied()
-            };
-            rows.extend(bulk::renumber(
-                bulk::first_of_each_row(read, &inserted, group),
-                &read_back,
-            ));
-            // Rows a concurrent caller stored after our update: written once each.
-            let lost: Vec<(i64, i64)> = lost
+            let read: Vec<(i64, i64, bool, M)> = load_all::<M, _, _, _>(session, read).await?;
+            let position = |number: i64| read_back.get(usize::try_from(number - 1).ok()?).copied();
+            let mut writer: HashMap<i64, i64> = HashMap::new();
+            for (number, rowid, as_spelled, _) in &read {
+                let Some(position) = position(*number) else {
+                    continue;
+                };
+                // The writing group's last item of the row (for an insert, of the
+                // spelling it stored).
+                let writes = written_by.get(rowid) == Some(&group_of[position])
+                    && (*as_spelled || !inserted.contains_key(rowid));
+                if writes {
+                    let entry = writer.entry(*rowid).or_insert(*number);
+                    *entry = (*entry).max(*number);
+                }
+            }
+            let read: Vec<(i64, i64, M)> = read
                 .into_iter()
-                .filter_map(|(number, rowid, _)| {
-                    let position = read_back.get(usize::try_from(number - 1).ok()?)?;
-                    Some((i64::try_from(*position).ok()? + 1, rowid))
-                })
+                .map(|(number, rowid, _, row)| (number, rowid, row))
                 .collect();
-            rows.extend(bulk::write_each_row(session, batch, lost, SingleCall).await?);
+            let group = |number: i64| group_of.get(position(number)?).copied();
+            let mut answers = Vec::with_capacity(read.len());
+            let rowids: Vec<i64> = read.iter().map(|(_, rowid, _)| *rowid).collect();
+            for ((number, created, row), rowid) in bulk::first_of_each_row(read, &inserted, group)
+                .into_iter()
+                .zip(rowids)
+            {
+                let Some(number) = bulk::renumber_one(number, &read_back) else {
+                    continue;
+                };
+                answers.push(((number, created, row), rowid));
+            }
+            if self.0 == Bulk::GetOrCreate {
+                rows.extend(answers.into_iter().map(|(answer, _)| answer));
+            } else {
+                let writer = writer
+                    .into_iter()
+                    .filter_map(|(rowid, number)| {
+                        Some((rowid, bulk::renumber_one(number, &read_back)?))
+                    })
+                    .collect();
+                rows.extend(bulk::settle(session, batch, answers, &writer, SingleCall).await?);
+            }
             let answered: HashSet<i64> = rows.iter().map(|(number, _, _)| *number).collect();
             one_by_one.extend(
                 read_back
@@ -330,16 +343,19 @@ async fn read_stored<S, M>(
 where
     S: Session<Backend = Sqlite>,
     M: Stored<Sqlite>,
-    Sqlite: Dialect<M> + QueryMetadata<(BigInt, BigInt, RowType<M, Sqlite>)>,
-    (i64, i64, M): FromSqlRow<(BigInt, BigInt, RowType<M, Sqlite>), Sqlite>,
+    Sqlite: Dialect<M> + QueryMetadata<ReadKeysRow<M>>,
+    (i64, i64, bool, M): FromSqlRow<ReadKeysRow<M>, Sqlite>,
 {
     if positions.is_empty() {
         return Ok((Vec::new(), positions));
     }
     let items: Vec<&Item<M>> = positions.iter().map(|&i| batch[i]).collect();
     let read = ValuesStatement::<M, Sqlite, ReadKeys>::new(&items);
-    let read: Vec<(i64, i64, M)> = load_all::<M, _, _, _>(session, read).await?;
-    Ok(bulk::found_rows(read, &positions))
+    let read: Vec<(i64, i64, bool, M)> = load_all::<M, _, _, _>(session, read).await?;
+    let read = read
+        .into_iter()
+        .map(|(number, rowid, _, row)| (number, rowid, row));
+    Ok(bulk::found_rows(read.collect(), &positions))
 }
 
 /// The single call, for the items of a chunk answered one by one.

@@ -9,12 +9,14 @@ use diesel::sqlite::Sqlite;
 use diesel::{QueryResult, Selectable};
 
 use crate::model::{Columns, Model};
+use crate::sql::bulk::{key_input, push_input_column, push_key_input_names};
 use crate::sql::bulk::{push_input_assignments, push_input_keys, push_keys_match, push_ord};
-use crate::sql::bulk::{push_key_input_names, push_value_input_names, InputColumns, INPUT};
+use crate::sql::bulk::{push_value_input_names, InputColumns, INPUT};
 use crate::sql::values::{push_rows, push_values_input, ValuesStatement};
 use crate::sql::{
-    push_filter, push_insert, push_insert_columns, push_key_columns, push_key_targets,
-    push_on_create, written_count, Defaulted, RowType, StatementId, Values,
+    for_each_key_column, push_filter, push_insert, push_insert_columns, push_key_columns,
+    push_key_targets, push_on_create, written_count, Defaulted, RowType, Separator, StatementId,
+    Values,
 };
 
 /// ` ON CONFLICT (<key>) [WHERE <filter>] DO NOTHING`: a clash with the key's own unique
@@ -144,9 +146,16 @@ where
 pub(crate) struct InsertRows;
 
 /// `WITH __goc_i(__goc_ord, __goc_k0, ..) AS (VALUES ..) SELECT __goc_ord, <table>.rowid,
-/// <model columns> FROM __goc_i JOIN <table> ON <keys match> [AND (<filter>)]`: every
-/// item's stored row, with its `rowid` to tell the rows the insert created.
+/// (<table>.k0 IS __goc_i.__goc_k0 COLLATE BINARY AND ..), <model columns> FROM __goc_i
+/// JOIN <table> ON <keys match> [AND (<filter>)]`: every item's stored row, with its
+/// `rowid` to tell the rows the insert created, and whether the row holds the item's key
+/// byte for byte, as the item spelled it (which tells, on a column whose collation
+/// ignores case, from which spelling of a new key an insert wrote the row).
 pub(crate) struct ReadKeys;
+
+/// What [`ReadKeys`] returns per item: its position in the chunk, its row's `rowid`,
+/// whether the row holds the item's key as spelled, the row.
+pub(crate) type ReadKeysRow<M> = (BigInt, BigInt, Bool, RowType<M, Sqlite>);
 
 impl<M: Model + Selectable<Sqlite>> Query for ValuesStatement<'_, M, Sqlite, InsertRows> {
     /// The `rowid` of an inserted row, whether the key's filter holds for it.
@@ -171,8 +180,7 @@ where
 }
 
 impl<M: Model + Selectable<Sqlite>> Query for ValuesStatement<'_, M, Sqlite, ReadKeys> {
-    /// The item's position in the chunk, its row's `rowid`, the row.
-    type SqlType = (BigInt, BigInt, RowType<M, Sqlite>);
+    type SqlType = ReadKeysRow<M>;
 }
 
 impl<M> QueryFragment<Sqlite> for ValuesStatement<'_, M, Sqlite, ReadKeys>
@@ -188,7 +196,19 @@ where
         push_ord(&mut out)?;
         out.push_sql(", ");
         self.from.walk_ast(out.reborrow())?;
-        out.push_sql(".rowid, ");
+        out.push_sql(".rowid, (");
+        let mut and = Separator::new(" AND ");
+        for_each_key_column::<M, Sqlite>(|column| {
+            and.push(&mut out);
+            self.from.walk_ast(out.reborrow())?;
+            out.push_sql(".");
+            out.push_identifier(column.name)?;
+            out.push_sql(" IS ");
+            push_input_column(&mut out, &key_input(column.index))?;
+            out.push_sql(" COLLATE BINARY");
+            Ok(())
+        })?;
+        out.push_sql("), ");
         self.selection.walk_ast(out.reborrow())?;
         out.push_sql(" FROM ");
         out.push_identifier(crate::sql::bulk::INPUT)?;
@@ -202,8 +222,9 @@ where
 
 /// `WITH __goc_i(..) AS (VALUES ..) UPDATE <table> SET <default column> = __goc_i.__goc_v0,
 /// .., <on_update expressions> FROM (SELECT * FROM __goc_i WHERE __goc_ord IN (SELECT
-/// max(__goc_ord) FROM __goc_i GROUP BY <keys>)) AS __goc_i WHERE <keys match>
-/// [AND (<filter>)] RETURNING <table>.rowid`: the first statement of an
+/// max(__goc_ord) FROM __goc_i JOIN <table> ON <keys match> [AND (<filter>)] GROUP BY
+/// <table>.rowid)) AS __goc_i WHERE <keys match> [AND (<filter>)] RETURNING
+/// <table>.rowid`: the first statement of an
 /// `update_or_create_many` chunk, which sets each stored key to its last item's values.
 /// Its items all leave the same columns to their stored values (see
 /// `defaulted_columns`). (SQLite's `RETURNING` cannot name the items, so the rows are read
@@ -232,9 +253,12 @@ where
         self.from.walk_ast(out.reborrow())?;
         out.push_sql(" SET ");
         push_input_assignments::<M, Sqlite>(Values::Defaults(&first.1), &mut out)?;
-        // Each key's last item, as `max(__goc_ord)` per key: a `row_number()` column here
-        // leads SQLite 3.53 to probe this subquery on that column for every stored row,
-        // quadratic in the chunk; without one it looks each item up in the key's index.
+        // Each stored row's last item, as `max(__goc_ord)` per row: grouped by the row
+        // the items find, not by their keys, so that two spellings of one key count as
+        // one on a column whose own collation ignores case, undeclared on the lookup. (A
+        // `row_number()` column here leads SQLite 3.53 to probe this subquery on that
+        // column for every stored row, quadratic in the chunk; without one it looks each
+        // item up in the key's index.)
         out.push_sql(" FROM (SELECT * FROM ");
         out.push_identifier(INPUT)?;
         out.push_sql(" WHERE ");
@@ -243,9 +267,14 @@ where
         push_ord(&mut out)?;
         out.push_sql(") FROM ");
         out.push_identifier(INPUT)?;
+        out.push_sql(" JOIN ");
+        self.from.walk_ast(out.reborrow())?;
+        out.push_sql(" ON ");
+        push_keys_match::<M, Sqlite, _>(&self.from, &mut out)?;
+        push_filter::<M, Sqlite>(" AND ", &mut out)?;
         out.push_sql(" GROUP BY ");
-        push_input_keys::<M, Sqlite>(&mut out)?;
-        out.push_sql(")) AS ");
+        self.from.walk_ast(out.reborrow())?;
+        out.push_sql(".rowid)) AS ");
         out.push_identifier(INPUT)?;
         out.push_sql(" WHERE ");
         push_keys_match::<M, Sqlite, _>(&self.from, &mut out)?;
