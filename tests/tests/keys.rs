@@ -2,7 +2,8 @@
 //! (`get_or_create_tests::keys` describes each): a key compared through a function
 //! (`lower`, an application's own `canon_name`) or a collation, a key unique only among
 //! the rows of a partial index (legacy rows, soft delete), a second unique index, no
-//! unique index at all, a nullable key behind a type alias, and `check_schema`.
+//! unique index at all, a nullable key behind a type alias, and `check_schema`; and, on
+//! PostgreSQL, a column of the case-insensitive type `citext` (`keys/citext.rs`).
 //!
 //! Every case runs on SQLite, PostgreSQL and MariaDB, each time in a database of its
 //! own; MariaDB has no expression or partial indexes, so there a key declared with
@@ -43,6 +44,9 @@ mod every {
         race_in_transactions,
     );
 }
+
+#[path = "keys/citext.rs"]
+mod citext;
 
 mod sqlite_and_mysql {
     use super::*;
@@ -279,12 +283,64 @@ where
     assert_eq!(many[1].0, first_row);
     assert_eq!(many[3].0, made.row());
 
+    // update_or_create_many leaves each key with its last item's defaults: a new key in
+    // two spellings is created once, reported by its first item, and stored as its last
+    // item spells it (but for SQLite's column collation, see `new_key_spelled_by`); a
+    // stored key in two spellings keeps its own spelling.
+    let (new_first, new_last) = (format!("up-{}", fresh[1]), format!("up-{}", fresh[2]));
+    let upserted = M::update_or_create_many(
+        &mut conn,
+        [
+            (M::lookup(&new_first), M::defaults(&new_first, "u0")),
+            (M::lookup(spellings[0]), M::defaults(spellings[0], "u1")),
+            (M::lookup(&new_last), M::defaults(&new_last, "u2")),
+            (M::lookup(spellings[3]), M::defaults(spellings[3], "u3")),
+        ],
+    )
+    .unwrap();
+    let updated = rows(&upserted);
+    let created: Vec<bool> = updated.iter().map(|(_, created)| *created).collect();
+    assert_eq!(created, [true, false, false, false], "{what}: {updated:?}");
+    let new_row = updated[0].0.clone();
+    assert_eq!(
+        (new_row.key.as_str(), new_row.tag.as_str()),
+        (new_key_spelled_by::<D, M>([&new_first, &new_last]), "u2"),
+        "{what}: {updated:?}"
+    );
+    let first_row = Row {
+        tag: "u3".into(),
+        ..first_row
+    };
+    assert_eq!(
+        updated,
+        [
+            (new_row.clone(), true),
+            (first_row.clone(), false),
+            (new_row.clone(), false),
+            (first_row.clone(), false)
+        ],
+        "{what}: every item gets its key's final row"
+    );
+
     assert_eq!(
         M::stored::<D>(&mut conn),
-        [first_row, made.row(), many[0].0.clone()],
+        [first_row, made.row(), many[0].0.clone(), new_row],
         "{what}: the table"
     );
     M::check_schema(&mut conn).unwrap_or_else(|e| panic!("{what}: check_schema: {e}"));
+}
+
+/// Which of the spellings (first, last) of one new key `update_or_create_many` stores. The
+/// last, as its statements write each key from its last item; but on SQLite, for a
+/// column whose own collation ignores case (undeclared on the lookup), its insert sees two
+/// keys and stores the first, whose row the last item then updates.
+fn new_key_spelled_by<D: TestDb, M>([first, last]: [&str; 2]) -> &str {
+    let column_collation = type_name::<M>() == type_name::<Host>();
+    if is_sqlite::<D>() && column_collation {
+        first
+    } else {
+        last
+    }
 }
 
 /// MariaDB and a key declared with `function`, `collate` or `where`: the row that
@@ -438,14 +494,12 @@ fn collation_key<D: KeysDb>(db: &D) {
 /// `COLLATE NOCASE`, PostgreSQL `COLLATE goc_ci`, MariaDB's default `_ci`, which finds
 /// `Ann` for `ann`. Nothing to declare on the model.
 fn column_collation_key<D: KeysDb>(db: &D) {
-    let compare = "hostname = ";
-    // On PostgreSQL, not two spellings of a new key in one bulk call: see `library_bugs`.
-    let fresh = if D::NAME == PgDb::NAME {
-        ["Bob", "Cy", "Cy"]
-    } else {
-        ["Bob", "Cy", "CY"]
-    };
-    key_ignoring_spelling::<D, Host>(db, ["Ann", "ann", "ANN", "aNn"], fresh, compare);
+    key_ignoring_spelling::<D, Host>(
+        db,
+        ["Ann", "ann", "ANN", "aNn"],
+        ["Bob", "Cy", "CY"],
+        "hostname = ",
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1921,14 +1975,91 @@ mod library_bugs {
         );
     }
 
+    /// A plain key on a column whose own collation ignores case, on every backend:
+    /// `update_or_create_many` must leave a key given in several spellings with the
+    /// values of its last item, whichever spellings come first, stored key or new. (The
+    /// bulk statements, which compare the items' keys as the lookup declares, once took
+    /// the spellings for two keys: PostgreSQL's `UPDATE .. FROM` then wrote the row from
+    /// either, SQLite's insert from the first.)
+    fn update_many_spellings_on_a_case_insensitive_column<D: KeysDb>() {
+        let db = D::create_keys();
+        let mut conn = db.keys_connect();
+        let what = D::NAME;
+        Host::get_or_create(
+            &mut conn,
+            Host::lookup("Ann"),
+            Host::defaults("Ann", "seed"),
+        )
+        .unwrap();
+        for (round, spellings) in [["ann", "ANN", "aNn"], ["ANN", "aNn", "ann"]]
+            .iter()
+            .enumerate()
+        {
+            for fresh in [false, true] {
+                let spelled = |s: &str| {
+                    if fresh {
+                        format!("{s}-{round}")
+                    } else {
+                        s.to_owned()
+                    }
+                };
+                let items: Vec<_> = spellings
+                    .iter()
+                    .enumerate()
+                    .map(|(i, s)| {
+                        let key = spelled(s);
+                        (Host::lookup(&key), Host::defaults(&key, &format!("v{i}")))
+                    })
+                    .collect();
+                let log = StatementLog::install(&mut conn);
+                let outcome = Host::update_or_create_many(&mut conn, items);
+                let statements = log.take();
+                let got = rows(&outcome.unwrap());
+                let last = &got[0].0;
+                assert_eq!(
+                    last.tag, "v2",
+                    "{what}: {spellings:?}, new key: {fresh}: {got:?}; {statements:#?}"
+                );
+                let created: Vec<bool> = got.iter().map(|(_, created)| *created).collect();
+                assert_eq!(created, [fresh, false, false], "{what}: {got:?}");
+                assert!(got.iter().all(|(row, _)| row == last), "{what}: {got:?}");
+                if fresh {
+                    let stored = new_key_spelled_by::<D, Host>([
+                        &spelled(spellings[0]),
+                        &spelled(spellings[2]),
+                    ])
+                    .to_owned();
+                    assert_eq!(last.key, stored, "{what}: {got:?}");
+                }
+            }
+        }
+        let stored = Host::stored::<D>(&mut conn);
+        assert_eq!(stored.len(), 3, "{what}: {stored:?}");
+    }
+
+    #[test]
+    fn sqlite_update_many_spellings_on_a_case_insensitive_column() {
+        update_many_spellings_on_a_case_insensitive_column::<SqliteDb>();
+    }
+
+    #[test]
+    fn postgres_update_many_spellings_on_a_case_insensitive_column() {
+        update_many_spellings_on_a_case_insensitive_column::<PgDb>();
+    }
+
+    #[cfg(feature = "mysql")]
+    #[test]
+    fn mysql_update_many_spellings_on_a_case_insensitive_column() {
+        update_many_spellings_on_a_case_insensitive_column::<MysqlDb>();
+    }
+
     /// PostgreSQL, a plain key on a column with a case-insensitive (nondeterministic)
     /// collation, two spellings of one new key in one bulk call: the row must be created
     /// from the values of the item reported as its creator, the first (as
-    /// `get_or_create_many` documents). The insert orders the items by the key in the
-    /// input's collation (`CY` before `Cy`), not the column's: the row gets the later
-    /// item's spelling and defaults, yet the first item is reported created.
+    /// `get_or_create_many` documents). (The insert once ordered the items by the key in
+    /// the input's collation, `CY` before `Cy`, not the column's: the row got the later
+    /// item's spelling and defaults, yet the first item was reported created.)
     #[test]
-    #[ignore = "library bug: get_or_create_many creates from a later spelling on a case-insensitive column"]
     fn postgres_bulk_spellings_on_a_case_insensitive_column() {
         let db = PgDb::create_keys();
         let mut conn = db.keys_connect();
