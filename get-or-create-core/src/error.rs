@@ -72,8 +72,9 @@ pub enum Error {
     /// `collate`, its `where` filter), so the database cannot keep two concurrent callers
     /// from creating the same row twice.
     ///
-    /// Only creating a row needs the index: a row that exists is found whatever indexes
-    /// the table has. Detected before the first row of the model is written (SQLite
+    /// Only creating a row needs the index: a row that exists is found (and updated)
+    /// whatever indexes the table has; a bulk call returns this before it writes any row
+    /// of the chunk that holds the key to create. Detected before the first row of the model is written (SQLite
     /// refuses the insert's `ON CONFLICT` target; PostgreSQL and MySQL/MariaDB are asked
     /// once per table and process, and every table the model is later written to is
     /// checked as well), and by `check_schema` at start-up.

@@ -1975,6 +1975,79 @@ mod library_bugs {
         );
     }
 
+    /// A lookup never needs a unique index, only creating does: `update_or_create_many`
+    /// of stored keys on a table without one updates their rows; a call with a key not
+    /// stored is `NoUniqueIndex`, and one with a key of several rows `MultipleRowsMatch`,
+    /// both before anything is written.
+    fn update_or_create_many_without_unique_index<D: KeysDb>() {
+        let what = D::NAME;
+        let db = D::create_keys();
+        let mut conn = db.keys_connect();
+        D::exec(
+            &mut conn,
+            "INSERT INTO languages (code, name) VALUES ('fr', 'French'), ('de', 'German'),
+                ('en', 'English'), ('en', 'English (dup)')",
+        );
+        let item =
+            |code: &str, name: &str| (Language::lookup(code), Language::defaults(code, name));
+        let log = StatementLog::install(&mut conn);
+        let outcome = Language::update_or_create_many(
+            &mut conn,
+            [item("de", "Deutsch"), item("fr", "Francais")],
+        );
+        let statements = log.take();
+        let got = rows(&outcome.unwrap_or_else(|e| panic!("{what}: {e:?}; {statements:#?}")));
+        let stored = Language::stored::<D>(&mut conn);
+        assert_eq!(
+            got,
+            [(stored[1].clone(), false), (stored[0].clone(), false)],
+            "{what}"
+        );
+        assert_eq!(
+            [stored[0].tag.as_str(), stored[1].tag.as_str()],
+            ["Francais", "Deutsch"],
+            "{what}"
+        );
+
+        let error = failed(
+            what,
+            Language::update_or_create_many(&mut conn, [item("fr", "X"), item("es", "Spanish")]),
+        );
+        no_unique_index(what, &error, "languages", &["code"]);
+        assert_eq!(
+            Language::stored::<D>(&mut conn),
+            stored,
+            "{what}: nothing written"
+        );
+
+        let error = failed(
+            what,
+            Language::update_or_create_many(&mut conn, [item("fr", "Y"), item("en", "Z")]),
+        );
+        assert_multiple_rows(what, &error, "languages", &["code"]);
+        assert_eq!(
+            Language::stored::<D>(&mut conn),
+            stored,
+            "{what}: nothing written"
+        );
+    }
+
+    #[test]
+    fn sqlite_update_or_create_many_without_unique_index() {
+        update_or_create_many_without_unique_index::<SqliteDb>();
+    }
+
+    #[test]
+    fn postgres_update_or_create_many_without_unique_index() {
+        update_or_create_many_without_unique_index::<PgDb>();
+    }
+
+    #[cfg(feature = "mysql")]
+    #[test]
+    fn mysql_update_or_create_many_without_unique_index() {
+        update_or_create_many_without_unique_index::<MysqlDb>();
+    }
+
     /// A plain key on a column whose own collation ignores case, on every backend:
     /// `update_or_create_many` must leave a key given in several spellings with the
     /// values of its last item, whichever spellings come first, stored key or new. (The

@@ -14,7 +14,9 @@ use std::{collections::HashMap, hash::Hash};
 use super::{multiple_rows_match, Attempts, Failure, Named};
 use crate::model::{Columns, Model};
 use crate::session::Session;
-use crate::sql::{assigns_anything, defaulted_columns, key_has_null, Values};
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+use crate::sql::assigns_anything;
+use crate::sql::{defaulted_columns, key_has_null, Values};
 use crate::strategy::Item;
 use crate::Error;
 
@@ -252,6 +254,25 @@ pub(crate) fn found_rows<M, Id>(
         .map(|(number, _, row)| (number, false, row))
         .collect();
     (renumber(rows, positions), missing)
+}
+
+/// What a read of the items at `positions` found on a key no unique index backs
+/// (`failure`, its [`Error::NoUniqueIndex`]): the rows, numbered by their position in
+/// the chunk, when every key is stored; several rows of one key come back as they are,
+/// for the driver to report [`Error::MultipleRowsMatch`]; a key not stored (and none
+/// with several rows) is `failure`, since creating its row needs the index.
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+pub(crate) fn all_stored<M, Id>(
+    read: Vec<(i64, Id, M)>,
+    positions: &[usize],
+    failure: Failure,
+) -> Result<Vec<Numbered<M>>, Failure> {
+    let (rows, missing) = found_rows(read, positions);
+    let several = rows.len() + missing.len() > positions.len();
+    if !missing.is_empty() && !several {
+        return Err(failure);
+    }
+    Ok(rows)
 }
 
 /// The number (from 1) of an item among `subset`, numbered again by the position in the

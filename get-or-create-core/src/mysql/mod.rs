@@ -35,6 +35,8 @@
 //! the shared lock the failed insert already holds, so several losers do not deadlock.
 
 use std::cell::LazyCell;
+use std::collections::HashSet;
+use std::sync::Arc;
 
 use diesel::deserialize::FromSqlRow;
 use diesel::expression::QueryMetadata;
@@ -548,6 +550,15 @@ where
             let database = all
                 .first()
                 .and_then(|(_, _, _, database, _)| database.clone());
+            // Several rows of one key (no unique index backs it): the driver reports
+            // `MultipleRowsMatch`, before anything is written.
+            let mut seen = HashSet::new();
+            if all.iter().any(|(number, ..)| !seen.insert(*number)) {
+                let found = all.into_iter().filter_map(|(number, _, _, _, row)| {
+                    Some((bulk::renumber_one(number, &plain)?, false, row?))
+                });
+                return Ok(found.collect());
+            }
             // Positions in `batch`: the last item of each stored key; each missing item,
             // whether it is the first and whether the last of its key.
             let mut stored_last = Vec::new();
@@ -563,6 +574,15 @@ where
                     None => missing.push((position, first, last)),
                 }
             }
+            // A missing key needs a unique index that MariaDB can use: checked before the
+            // update writes anything.
+            let lookup_keys: Arc<[String]> = if missing.is_empty() {
+                Arc::from([])
+            } else {
+                let lookup_keys = unique_keys_of_lookup::<M, S>(session).await?;
+                check_database::<M, S>(session, database.as_deref().unwrap_or_default()).await?;
+                lookup_keys
+            };
             stored_last.sort_unstable();
             for group in bulk::group_by_defaulted::<M, Mysql>(batch, &stored_last) {
                 let items: Vec<&Item<M>> = group.iter().map(|&i| batch[i]).collect();
@@ -583,8 +603,6 @@ where
             }
             let mut created = vec![false; batch.len()];
             if !missing.is_empty() {
-                let lookup_keys = unique_keys_of_lookup::<M, S>(session).await?;
-                check_database::<M, S>(session, database.as_deref().unwrap_or_default()).await?;
                 let lasts: Vec<&Item<M>> = missing
                     .iter()
                     .filter(|(_, _, last)| *last)

@@ -349,11 +349,9 @@ impl Savepoint {
 /// the update) is answered by the single call.
 struct Chunk(Bulk);
 
-/// `get_or_create_many` on a key no unique index backs (`failure`, its
-/// [`Error::NoUniqueIndex`]): the rows of the items at `positions` when every one is
-/// stored, as a read finds them. Several rows of one key come back as they are, and the
-/// bulk driver reports [`Error::MultipleRowsMatch`]; a key not stored is `failure`, since
-/// creating its row needs the index.
+/// A bulk call on a key no unique index backs (`failure`, its [`Error::NoUniqueIndex`]):
+/// the rows of the items at `positions`, read, as [`bulk::all_stored`] takes them; before
+/// `update_or_create_many` writes anything.
 async fn stored_without_index<M, S>(
     session: &mut S,
     batch: &[&Item<M>],
@@ -369,12 +367,7 @@ where
     let items: Vec<&Item<M>> = positions.iter().map(|&i| batch[i]).collect();
     let read: Vec<(i64, String, M)> =
         load_all::<M, _, _, _>(session, ReadKeys::<M>::new(&items)).await?;
-    let (rows, missing) = bulk::found_rows(read, positions);
-    let several = rows.len() + missing.len() > positions.len();
-    if !missing.is_empty() && !several {
-        return Err(failure);
-    }
-    Ok(rows)
+    bulk::all_stored(read, positions, failure)
 }
 
 impl<M, S> ChunkAttempt<S, M> for Chunk
@@ -395,17 +388,22 @@ where
     ) -> Result<Vec<Numbered<M>>, Failure> {
         let (mut pending, _) = bulk::split_null_keys::<M, Pg>(batch);
         let mut rows = Vec::with_capacity(batch.len());
+        // Whether the items' keys may be created: not without a unique index.
+        let mut create = true;
         if !pending.is_empty() {
             match unique_key::check_before_insert::<M, S>(session).await {
                 Ok(()) => {}
-                // Only creating needs the unique index: the stored keys are still found.
-                Err(failure @ Failure::Fatal(Error::NoUniqueIndex { .. }))
-                    if self.0 == Bulk::GetOrCreate =>
-                {
-                    rows.extend(
-                        stored_without_index::<M, S>(session, batch, &pending, failure).await?,
-                    );
-                    pending.clear();
+                // Only creating needs the unique index: the stored keys are still found,
+                // and `update_or_create_many` updates them once it knows that every key
+                // has its one row (else nothing is written).
+                Err(failure @ Failure::Fatal(Error::NoUniqueIndex { .. })) => {
+                    let found =
+                        stored_without_index::<M, S>(session, batch, &pending, failure).await?;
+                    if self.0 == Bulk::GetOrCreate || found.len() > pending.len() {
+                        rows.extend(found);
+                        pending.clear();
+                    }
+                    create = false;
                 }
                 Err(failure) => return Err(failure),
             }
@@ -443,7 +441,8 @@ where
                 Bulk::UpdateOrCreate => Occurrence::Last,
             };
             for (number, created, inserted_by_group, identity, row) in
-                insert_missing_then_read::<M, S>(session, batch, &pending, occurrence).await?
+                insert_missing_then_read::<M, S>(session, batch, &pending, occurrence, create)
+                    .await?
             {
                 if self.0 == Bulk::GetOrCreate {
                     rows.push((number, created, row));
@@ -468,7 +467,8 @@ where
 }
 
 /// [`InsertMissing`] for the items of `batch` at `positions` (per set of columns they
-/// leave to their `DEFAULT`), then [`ReadKeys`]: each item's stored row, numbered by its
+/// leave to their `DEFAULT`; unless not to `create`), then [`ReadKeys`]: each item's
+/// stored row, numbered by its
 /// position in `batch` (from 1), whether this call created it from this item, whether
 /// the insert of this item's group wrote it, and its identity.
 async fn insert_missing_then_read<M, S>(
@@ -476,6 +476,7 @@ async fn insert_missing_then_read<M, S>(
     batch: &[&Item<M>],
     positions: &[usize],
     occurrence: Occurrence,
+    create: bool,
 ) -> Result<Vec<(i64, bool, bool, String, M)>, Failure>
 where
     S: Session<Backend = Pg>,
@@ -485,10 +486,11 @@ where
 {
     let mut group_of = vec![0; batch.len()];
     let mut inserted: HashMap<String, usize> = HashMap::new();
-    for (number, group) in bulk::group_by_defaulted::<M, Pg>(batch, positions)
-        .into_iter()
-        .enumerate()
-    {
+    let groups = match create {
+        true => bulk::group_by_defaulted::<M, Pg>(batch, positions),
+        false => Vec::new(),
+    };
+    for (number, group) in groups.into_iter().enumerate() {
         let items: Vec<&Item<M>> = group.iter().map(|&i| batch[i]).collect();
         let insert = InsertMissing::<M>::new(&items, occurrence);
         let rows: Vec<(u32, String, bool)> = load_all::<M, _, _, _>(session, insert).await?;

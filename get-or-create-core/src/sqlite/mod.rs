@@ -183,15 +183,16 @@ where
 /// One attempt of a bulk chunk of `get_or_create_many` or `update_or_create_many`.
 ///
 /// `get_or_create_many` first reads the stored keys ([`ReadKeys`], see [`read_stored`]);
-/// `update_or_create_many` first sets each stored key to its last item's values
-/// ([`UpdateLast`]). Then, for the other items, [`InsertRows`] (for
-/// `update_or_create_many` [`InsertLast`], each key from its last item), once per set of
-/// columns the items leave to their `DEFAULT` (usually once), and [`ReadKeys`]. An item's
-/// row is created by this call when an insert returned its `rowid` and the item is the
-/// first of that insert's items with that row. The items of an insert that clashed on another unique index
-/// (which fails the whole statement), those with a `NULL` in their key, and for
-/// `update_or_create_many` those whose row this call did not write (stored by a
-/// concurrent caller after the update) are answered by the single call.
+/// `update_or_create_many` first checks the key's unique index ([`ExplainKeyIndex`]) and
+/// sets each stored row to its last item's values ([`UpdateLast`]). Then, for the other
+/// items, [`InsertRows`] (for `update_or_create_many` [`InsertLast`], each key from its
+/// last item), once per set of columns the items leave to their `DEFAULT` (usually once),
+/// and [`ReadKeys`]. An item's row is created by this call when an insert returned its
+/// `rowid` and the item is the first of that insert's items with that row. The items of
+/// an insert that clashed on another unique index (which fails the whole statement),
+/// those with a `NULL` in their key, and for `update_or_create_many` those whose row
+/// holds another item's values than its last's (see [`bulk::settle`]) are answered by
+/// the single call.
 struct Chunk(Bulk);
 
 impl<M, S> ChunkAttempt<S, M> for Chunk
@@ -216,6 +217,25 @@ where
             Bulk::GetOrCreate => read_stored(session, batch, plain).await?,
             Bulk::UpdateOrCreate => (Vec::new(), plain),
         };
+        // Whether the items' keys may be created. `update_or_create_many` checks for the
+        // key's unique index before its update: without one, it writes only when every
+        // key has its one row (a key not stored needs the index, and the insert's
+        // conflict target would fail only after the update had written).
+        let mut create = true;
+        if self.0 == Bulk::UpdateOrCreate && !plain.is_empty() {
+            if let Err(error) = session.execute(ExplainKeyIndex::<M>::new()).await {
+                let failure = classify::<M, Sqlite>(error);
+                if !matches!(failure, Failure::Fatal(Error::NoUniqueIndex { .. })) {
+                    return Err(failure);
+                }
+                let read = read_keys(session, batch, &plain).await?;
+                let found = bulk::all_stored(read, &plain, failure)?;
+                if found.len() > plain.len() {
+                    return Ok(found);
+                }
+                create = false;
+            }
+        }
         let groups = bulk::group_by_defaulted::<M, Sqlite>(batch, &plain);
         let mut group_of = vec![0; batch.len()];
         for (number, group) in groups.iter().enumerate() {
@@ -243,6 +263,10 @@ where
         let mut inserted: HashMap<i64, usize> = HashMap::new();
         let mut read_back = Vec::with_capacity(plain.len());
         for (number, group) in groups.into_iter().enumerate() {
+            if !create {
+                read_back.extend(group);
+                continue;
+            }
             let items: Vec<&Item<M>> = group.iter().map(|&i| batch[i]).collect();
             let inserted_rows = match self.0 {
                 Bulk::GetOrCreate => {
@@ -349,13 +373,30 @@ where
     if positions.is_empty() {
         return Ok((Vec::new(), positions));
     }
+    let read = read_keys(session, batch, &positions).await?;
+    Ok(bulk::found_rows(read, &positions))
+}
+
+/// The stored rows of the items at `positions` in `batch`, as [`ReadKeys`] finds them:
+/// each with the item's number among them and the row's `rowid`.
+async fn read_keys<S, M>(
+    session: &mut S,
+    batch: &[&Item<M>],
+    positions: &[usize],
+) -> Result<Vec<(i64, i64, M)>, Failure>
+where
+    S: Session<Backend = Sqlite>,
+    M: Stored<Sqlite>,
+    Sqlite: Dialect<M> + QueryMetadata<ReadKeysRow<M>>,
+    (i64, i64, bool, M): FromSqlRow<ReadKeysRow<M>, Sqlite>,
+{
     let items: Vec<&Item<M>> = positions.iter().map(|&i| batch[i]).collect();
     let read = ValuesStatement::<M, Sqlite, ReadKeys>::new(&items);
     let read: Vec<(i64, i64, bool, M)> = load_all::<M, _, _, _>(session, read).await?;
-    let read = read
+    Ok(read
         .into_iter()
-        .map(|(number, rowid, _, row)| (number, rowid, row));
-    Ok(bulk::found_rows(read.collect(), &positions))
+        .map(|(number, rowid, _, row)| (number, rowid, row))
+        .collect())
 }
 
 /// The single call, for the items of a chunk answered one by one.
