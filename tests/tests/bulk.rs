@@ -201,8 +201,8 @@ fn chunks_stay_under_the_bind_limit<D: TestDb>() {
 }
 
 /// One id (a sequence or `AUTOINCREMENT` value) per row created and none for a stored
-/// key: after bulk calls over stored and new keys, the next row created gets the id after
-/// the last row's.
+/// key: after bulk calls over stored and new keys (`get_or_create_many`, then
+/// `update_or_create_many`), the next row created gets the id after the last row's.
 fn ids_only_for_rows_created<D: TestDb>() {
     let db = D::create();
     let mut conn = db.connect();
@@ -215,10 +215,13 @@ fn ids_only_for_rows_created<D: TestDb>() {
     let rows = User::get_or_create_many(&mut conn, items(100)).unwrap();
     assert_eq!(created(&rows).iter().filter(|c| **c).count(), 50);
     User::get_or_create_many(&mut conn, items(100)).unwrap();
+    let rows = User::update_or_create_many(&mut conn, items(120)).unwrap();
+    assert_eq!(created(&rows).iter().filter(|c| **c).count(), 20);
+    User::update_or_create_many(&mut conn, items(120)).unwrap();
     let (next, created) =
         User::get_or_create(&mut conn, user("next@x", "N").0, user("next@x", "N").1).unwrap();
     assert!(created);
-    assert_eq!(next.id, 101, "{}: ids used by stored keys", D::NAME);
+    assert_eq!(next.id, 121, "{}: ids used by stored keys", D::NAME);
 }
 
 /// `NULL` keys match each other: one row for `None`, however often it is asked for.

@@ -287,10 +287,11 @@ where
 }
 
 /// `WITH __goc_i(..) AS (VALUES ..) INSERT INTO <table> (..) SELECT <the input's columns>
-/// FROM (<each key's last item>) WHERE .. ORDER BY __goc_ord ON CONFLICT (<key>) [WHERE
+/// FROM (<each key's last item>) AS __goc_i WHERE .. AND NOT EXISTS (SELECT 1 FROM <table>
+/// WHERE <keys match> [AND (<filter>)]) ORDER BY __goc_ord ON CONFLICT (<key>) [WHERE
 /// <filter>] DO NOTHING RETURNING rowid, <in filter>`: the insert of an
 /// `update_or_create_many` chunk, each missing key from its last item, in the items'
-/// order (so that rows are numbered as the items are).
+/// order (so that rows are numbered as the items are); a stored key uses no id.
 pub(crate) struct InsertLast;
 
 impl<M: Model + Selectable<Sqlite>> Query for ValuesStatement<'_, M, Sqlite, InsertLast> {
@@ -329,8 +330,17 @@ where
         push_ord(&mut out)?;
         out.push_sql(" DESC) AS __goc_n FROM ");
         out.push_identifier(INPUT)?;
-        // `WHERE` also keeps SQLite from reading `ON CONFLICT` as a join's `ON`.
-        out.push_sql(") WHERE __goc_n = 1 ORDER BY ");
+        out.push_sql(") AS ");
+        out.push_identifier(INPUT)?;
+        // `WHERE` also keeps SQLite from reading `ON CONFLICT` as a join's `ON`. A stored
+        // key is left out, not offered to `DO NOTHING`: SQLite's `AUTOINCREMENT` counter
+        // advances for every row offered.
+        out.push_sql(" WHERE __goc_n = 1 AND NOT EXISTS (SELECT 1 FROM ");
+        self.from.walk_ast(out.reborrow())?;
+        out.push_sql(" WHERE ");
+        push_keys_match::<M, Sqlite, _>(&self.from, &mut out)?;
+        push_filter::<M, Sqlite>(" AND ", &mut out)?;
+        out.push_sql(") ORDER BY ");
         out.push_identifier(crate::sql::bulk::ORD)?;
         push_on_conflict::<M>(&mut out)?;
         out.push_sql(" RETURNING rowid, ");
