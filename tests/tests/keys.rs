@@ -48,6 +48,9 @@ mod every {
 #[path = "keys/citext.rs"]
 mod citext;
 
+#[path = "keys/soft_delete_marker.rs"]
+mod soft_delete_marker;
+
 mod sqlite_and_mysql {
     use super::*;
     get_or_create_tests::for_backends!(
