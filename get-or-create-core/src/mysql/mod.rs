@@ -35,8 +35,7 @@
 //! the shared lock the failed insert already holds, so several losers do not deadlock.
 
 use std::cell::LazyCell;
-use std::collections::HashSet;
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
 
 use diesel::deserialize::FromSqlRow;
 use diesel::expression::QueryMetadata;
@@ -497,8 +496,9 @@ where
 /// (in key order); set each stored key to its last item's values ([`UpdateJoin`], whose
 /// count of matched rows must be the count of those keys, or a row was deleted meanwhile
 /// and the chunk is tried again); insert each missing key once, from its last item; and
-/// read every item's row. A clash with the key's own index (a concurrent caller stored a
-/// missing key) inserts nothing, and the chunk is tried again, its updates with it. Items
+/// read every item's row. An insert that clashes (a concurrent caller stored a missing
+/// key, or another unique index) inserts nothing: the missing keys then go one at a time
+/// ([`KeyByKey`]), as the whole chunk does when it is tried again after a deadlock. Items
 /// with a `NULL` in their key are answered by the single call, whose `UPDATE` changes at
 /// most one row.
 struct ReadUpdateInsertRead;
@@ -536,17 +536,12 @@ where
         batch: &[&Item<M>],
         attempt: u32,
     ) -> Result<Vec<Numbered<M>>, Failure> {
-        let (plain, mut one_by_one) = bulk::split_null_keys::<M, Mysql>(batch);
+        let (plain, one_by_one) = bulk::split_null_keys::<M, Mysql>(batch);
         let mut rows = Vec::with_capacity(batch.len());
         if !plain.is_empty() {
             let items: Vec<&Item<M>> = plain.iter().map(|&i| batch[i]).collect();
-            let all: Vec<ReadAllRow<M>> = if attempt == 1 {
-                let read = ValuesStatement::<M, Mysql, ReadAll<NoLock>>::new(&items);
-                load_all::<M, _, _, _>(session, read).await?
-            } else {
-                let read = ValuesStatement::<M, Mysql, ReadAll<LockInShareMode>>::new(&items);
-                load_all::<M, _, _, _>(session, read).await?
-            };
+            let read = ValuesStatement::<M, Mysql, ReadAll<NoLock>>::new(&items);
+            let all: Vec<ReadAllRow<M>> = load_all::<M, _, _, _>(session, read).await?;
             let database = all
                 .first()
                 .and_then(|(_, _, _, database, _)| database.clone());
@@ -559,6 +554,22 @@ where
                 });
                 return Ok(found.collect());
             }
+            // After a deadlock, a lost race or a row deleted under the update, the keys go
+            // one at a time: bulk statements whose key sets overlap can deadlock again on
+            // InnoDB's gap locks, attempt after attempt, and a single row's cannot.
+            let read = |(number, first, last, _, _): &ReadAllRow<M>| (*number, *first, *last);
+            if attempt > 1 {
+                let keys = KeyByKey::new(&plain, all.iter().map(read));
+                rows = keys.run(session, batch).await?;
+                rows.extend(
+                    bulk::one_by_one(session, batch, one_by_one, SingleCall(Bulk::UpdateOrCreate))
+                        .await?,
+                );
+                return Ok(rows);
+            }
+            // The missing keys one at a time, should their insert lose a race.
+            let missing_by_key =
+                KeyByKey::new(&plain, all.iter().filter(|row| row.4.is_none()).map(read));
             // Positions in `batch`: the last item of each stored key; each missing item,
             // whether it is the first and whether the last of its key.
             let mut stored_last = Vec::new();
@@ -576,13 +587,10 @@ where
             }
             // A missing key needs a unique index that MariaDB can use: checked before the
             // update writes anything.
-            let lookup_keys: Arc<[String]> = if missing.is_empty() {
-                Arc::from([])
-            } else {
-                let lookup_keys = unique_keys_of_lookup::<M, S>(session).await?;
+            if !missing.is_empty() {
+                unique_keys_of_lookup::<M, S>(session).await?;
                 check_database::<M, S>(session, database.as_deref().unwrap_or_default()).await?;
-                lookup_keys
-            };
+            }
             stored_last.sort_unstable();
             for group in bulk::group_by_defaulted::<M, Mysql>(batch, &stored_last) {
                 let items: Vec<&Item<M>> = group.iter().map(|&i| batch[i]).collect();
@@ -602,6 +610,7 @@ where
                 }
             }
             let mut created = vec![false; batch.len()];
+            let mut by_key = None;
             if !missing.is_empty() {
                 let lasts: Vec<&Item<M>> = missing
                     .iter()
@@ -617,22 +626,23 @@ where
                             created[position] = first;
                         }
                     }
-                    Err(error) if is_lost_race(&error, &lookup_keys) => {
-                        return Err(Failure::RowChanged);
-                    }
-                    // A clash on another unique index names no item: answer them one by
-                    // one.
-                    Err(error) if is_duplicate(&error) => {
-                        one_by_one.extend(missing.iter().map(|&(position, _, _)| position));
-                    }
+                    // A concurrent caller stored a missing key (a lost race), or the
+                    // insert clashed on another unique index, which names no item. The
+                    // insert wrote nothing, and the stored keys are updated: the missing
+                    // keys go one at a time, each still written once.
+                    Err(error) if is_duplicate(&error) => by_key = Some(missing_by_key),
                     Err(error) => return Err(classify::<M, Mysql>(error)),
                 }
             }
-            one_by_one.sort_unstable();
+            let mut answered_apart = one_by_one.clone();
+            if by_key.is_some() {
+                answered_apart.extend(missing.iter().map(|&(position, _, _)| position));
+            }
+            answered_apart.sort_unstable();
             let read_back: Vec<usize> = plain
                 .iter()
                 .copied()
-                .filter(|position| one_by_one.binary_search(position).is_err())
+                .filter(|position| answered_apart.binary_search(position).is_err())
                 .collect();
             if !read_back.is_empty() {
                 let items: Vec<&Item<M>> = read_back.iter().map(|&i| batch[i]).collect();
@@ -644,9 +654,86 @@ where
                 });
                 rows = bulk::renumber(read.collect(), &read_back);
             }
+            if let Some(by_key) = by_key {
+                rows.extend(by_key.run(session, batch).await?);
+            }
         }
         let single = SingleCall(Bulk::UpdateOrCreate);
         rows.extend(bulk::one_by_one(session, batch, one_by_one, single).await?);
+        Ok(rows)
+    }
+}
+
+/// `update_or_create_many`'s items with the single calls, each key written once, from
+/// its last item, as the bulk statements would: the last item of each key by
+/// `update_or_create`, then the others by `get_or_create`, which read the row. A key's
+/// first item keeps the created flag.
+struct KeyByKey {
+    /// The last item of each key, by position in the chunk.
+    lasts: Vec<usize>,
+    /// The other items.
+    others: Vec<usize>,
+    /// A key's first item, by the key's last.
+    first_of: HashMap<usize, usize>,
+}
+
+impl KeyByKey {
+    /// The items at `plain` (positions in the chunk), from their read: each item's number
+    /// among them, whether it is the first of its key and whether the last. Which items
+    /// share a key is the database's answer: the read comes in key order, each key's items
+    /// together from the first to the last.
+    fn new(plain: &[usize], read: impl IntoIterator<Item = (i64, bool, bool)>) -> Self {
+        let mut keys = KeyByKey {
+            lasts: Vec::new(),
+            others: Vec::new(),
+            first_of: HashMap::new(),
+        };
+        let mut first = None;
+        for (number, is_first, is_last) in read {
+            let Some(&position) = usize::try_from(number - 1).ok().and_then(|i| plain.get(i))
+            else {
+                continue;
+            };
+            if is_first {
+                first = Some(position);
+            }
+            if is_last {
+                keys.lasts.push(position);
+                keys.first_of.insert(position, first.unwrap_or(position));
+            } else {
+                keys.others.push(position);
+            }
+        }
+        keys.lasts.sort_unstable();
+        keys.others.sort_unstable();
+        keys
+    }
+
+    async fn run<M, S>(
+        self,
+        session: &mut S,
+        batch: &[&Item<M>],
+    ) -> Result<Vec<Numbered<M>>, Failure>
+    where
+        S: Session<Backend = Mysql>,
+        M: Model,
+        SingleCall: ItemByItem<S, M>,
+    {
+        let single = SingleCall(Bulk::UpdateOrCreate);
+        let mut rows = bulk::one_by_one(session, batch, self.lasts, single).await?;
+        let mut creators = HashSet::new();
+        for (number, created, _) in &mut rows {
+            let position = usize::try_from(*number - 1).unwrap_or(usize::MAX);
+            if std::mem::take(created) {
+                creators.insert(self.first_of.get(&position).copied().unwrap_or(position));
+            }
+        }
+        let single = SingleCall(Bulk::GetOrCreate);
+        rows.extend(bulk::one_by_one(session, batch, self.others, single).await?);
+        for (number, created, _) in &mut rows {
+            *created =
+                usize::try_from(*number - 1).is_ok_and(|position| creators.contains(&position));
+        }
         Ok(rows)
     }
 }
