@@ -1166,6 +1166,54 @@ impl Report {
         stored_by_key.len()
     }
 
+    /// The check of a race of `update_or_create_many`, whose callers write every key: no
+    /// error; every key asked for by every thread, created by exactly one of them and
+    /// stored as that caller spelled it; one row per key, the row every caller got (by
+    /// id), holding the values of one of its callers. Returns how many rows the race's
+    /// keys have.
+    pub fn assert_upserted(
+        &self,
+        what: &str,
+        race: Race,
+        stored: &[Row],
+        canon: impl Fn(&str) -> String,
+    ) -> usize {
+        let errors = self.errors();
+        assert!(errors.is_empty(), "{what}: errors {errors:?}");
+        let per_key = self.per_key();
+        assert_eq!(per_key.len(), race.keys, "{what}: keys asked for");
+        let stored_by_key = self.stored_by_key(what, stored, &canon);
+        assert_eq!(stored_by_key.len(), race.keys, "{what}: one row per key");
+        for (key, calls) in &per_key {
+            assert_eq!(calls.len(), race.threads, "{what}: calls of key {key}");
+            let row = stored_by_key
+                .get(key)
+                .unwrap_or_else(|| panic!("{what}: key {key} has no row"));
+            let got: Vec<&Got> = calls
+                .iter()
+                .filter_map(|c| c.outcome.as_ref().ok())
+                .collect();
+            let creators: Vec<&&Call> = calls
+                .iter()
+                .filter(|c| matches!(&c.outcome, Ok(got) if got.created))
+                .collect();
+            assert_eq!(creators.len(), 1, "{what}: key {key}: {creators:?}");
+            assert_eq!(
+                row.key, creators[0].asked,
+                "{what}: key {key} as its creator spelled it"
+            );
+            assert!(
+                got.iter().all(|g| g.row.id == row.id),
+                "{what}: key {key}: callers got {got:?}, the row is {row:?}"
+            );
+            assert!(
+                calls.iter().any(|c| tag(c.thread) == row.tag),
+                "{what}: key {key} holds {row:?}, the values of none of its callers"
+            );
+        }
+        stored_by_key.len()
+    }
+
     /// The check of a race in which some calls may fail with an error that `allowed`
     /// accepts (a transaction that must be retried): a key has a row exactly when a
     /// successful call got it, exactly one successful call created it, and every

@@ -41,6 +41,7 @@ mod every {
         race_function_key,
         race_second_index,
         race_column_collation,
+        race_update_many_column_collation,
         race_in_transactions,
     );
 }
@@ -1627,6 +1628,32 @@ fn race_second_index<D: KeysDb>() {
 /// A plain key on a column whose collation ignores case, on every backend.
 fn race_column_collation<D: KeysDb>() {
     race_model::<D, Host>(host, no_seed);
+}
+
+/// `update_or_create_many` on a column whose own collation ignores case, 16 keys a call,
+/// every thread in its own spelling: each key's row is created once, as its creator spelled
+/// it, and settles with some caller's values, the row every caller got.
+fn race_update_many_column_collation<D: KeysDb>() {
+    let what = format!("{} update_or_create_many", name_of::<D, Host>());
+    let db = D::create_keys();
+    let call = |conn: &mut D::Conn, thread: usize, asked: &[String]| {
+        let items = asked
+            .iter()
+            .map(|key| (Host::lookup(key), Host::defaults(key, &tag(thread))));
+        let rows = Host::update_or_create_many(conn, items)?;
+        Ok(rows
+            .iter()
+            .map(|(row, created)| {
+                let row = row.row();
+                Got::new(row.id, &row.key, &row.tag, *created)
+            })
+            .collect())
+    };
+    let report = race(&db, BULK, |_| {}, host, call);
+    let stored = Host::stored::<D>(&mut db.keys_connect());
+    let rows = report.assert_upserted(&what, BULK, &stored, Host::canon);
+    eprintln!("{}", report.summary("", &what, rows));
+    assert_eq!(stored.len(), rows, "{what}: the table");
 }
 
 /// `COLLATE NOCASE` (SQLite), `COLLATE goc_ci` (PostgreSQL).
