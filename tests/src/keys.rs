@@ -1109,17 +1109,18 @@ impl Report {
         by_key
     }
 
-    /// The check of a race that must not fail: no error; every key asked for by every
-    /// thread, created by exactly one of them; every caller of a key given the same row,
-    /// the row of that key; the table holding exactly one row per key, with the spelling
-    /// and the defaults of the call that created it. Returns how many rows the race's
-    /// keys have, for the caller's count of the whole table.
-    pub fn assert_exact(
+    /// What every check of a race that must not fail asks: no error; every key asked for
+    /// by every thread; one stored row per key, with one creator among its calls, who
+    /// spelled it as it is stored. Then `check` is given each key's calls, its creator and
+    /// its row. Returns how many rows the race's keys have, for the caller's count of the
+    /// whole table.
+    fn each_created_once(
         &self,
         what: &str,
         race: Race,
         stored: &[Row],
         canon: impl Fn(&str) -> String,
+        mut check: impl FnMut(usize, &[&Call], &Call, &Row),
     ) -> usize {
         let errors = self.errors();
         assert!(errors.is_empty(), "{what}: errors {errors:?}");
@@ -1142,11 +1143,25 @@ impl Report {
                 "{what}: key {key} has {} creators: {creators:?}",
                 creators.len()
             );
-            let creator = creators[0];
             assert_eq!(
-                row.key, creator.asked,
+                row.key, creators[0].asked,
                 "{what}: key {key} is stored as spelled by its creator"
             );
+            check(*key, calls, creators[0], row);
+        }
+        stored_by_key.len()
+    }
+
+    /// The check of a race of the calls that only create: as [`Report::each_created_once`],
+    /// and each key's row holds its creator's defaults and is the row every caller got.
+    pub fn assert_exact(
+        &self,
+        what: &str,
+        race: Race,
+        stored: &[Row],
+        canon: impl Fn(&str) -> String,
+    ) -> usize {
+        self.each_created_once(what, race, stored, canon, |key, calls, creator, row| {
             assert_eq!(
                 row.tag,
                 tag(creator.thread),
@@ -1157,20 +1172,17 @@ impl Report {
                     unreachable!("no errors")
                 };
                 assert_eq!(
-                    &got.row, *row,
+                    &got.row, row,
                     "{what}: thread {} asked for {:?} and got another row than the stored one",
                     call.thread, call.asked
                 );
             }
-        }
-        stored_by_key.len()
+        })
     }
 
-    /// The check of a race of `update_or_create_many`, whose callers write every key: no
-    /// error; every key asked for by every thread, created by exactly one of them and
-    /// stored as that caller spelled it; one row per key, the row every caller got (by
-    /// id), holding the values of one of its callers. Returns how many rows the race's
-    /// keys have.
+    /// The check of a race of `update_or_create_many`, whose callers write every key: as
+    /// [`Report::each_created_once`], and each key's row is the row every caller got (by
+    /// id), holding the values of one of its callers.
     pub fn assert_upserted(
         &self,
         what: &str,
@@ -1178,30 +1190,11 @@ impl Report {
         stored: &[Row],
         canon: impl Fn(&str) -> String,
     ) -> usize {
-        let errors = self.errors();
-        assert!(errors.is_empty(), "{what}: errors {errors:?}");
-        let per_key = self.per_key();
-        assert_eq!(per_key.len(), race.keys, "{what}: keys asked for");
-        let stored_by_key = self.stored_by_key(what, stored, &canon);
-        assert_eq!(stored_by_key.len(), race.keys, "{what}: one row per key");
-        for (key, calls) in &per_key {
-            assert_eq!(calls.len(), race.threads, "{what}: calls of key {key}");
-            let row = stored_by_key
-                .get(key)
-                .unwrap_or_else(|| panic!("{what}: key {key} has no row"));
+        self.each_created_once(what, race, stored, canon, |key, calls, _, row| {
             let got: Vec<&Got> = calls
                 .iter()
                 .filter_map(|c| c.outcome.as_ref().ok())
                 .collect();
-            let creators: Vec<&&Call> = calls
-                .iter()
-                .filter(|c| matches!(&c.outcome, Ok(got) if got.created))
-                .collect();
-            assert_eq!(creators.len(), 1, "{what}: key {key}: {creators:?}");
-            assert_eq!(
-                row.key, creators[0].asked,
-                "{what}: key {key} as its creator spelled it"
-            );
             assert!(
                 got.iter().all(|g| g.row.id == row.id),
                 "{what}: key {key}: callers got {got:?}, the row is {row:?}"
@@ -1210,8 +1203,7 @@ impl Report {
                 calls.iter().any(|c| tag(c.thread) == row.tag),
                 "{what}: key {key} holds {row:?}, the values of none of its callers"
             );
-        }
-        stored_by_key.len()
+        })
     }
 
     /// The check of a race in which some calls may fail with an error that `allowed`
