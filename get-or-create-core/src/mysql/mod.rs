@@ -41,7 +41,7 @@ use diesel::deserialize::FromSqlRow;
 use diesel::expression::QueryMetadata;
 use diesel::mysql::Mysql;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
-use diesel::sql_types::{BigInt, Bool, Nullable, Text};
+use diesel::sql_types::{BigInt, Bool, HasSqlType, Nullable, Text};
 use diesel::Selectable;
 
 mod statements;
@@ -776,4 +776,17 @@ impl NullSafeEq for Mysql {
 
 impl RowList for Mysql {
     const ROWS_AS_UNION: bool = true;
+
+    /// A binary key (`BINARY`, `VARBINARY`, `BLOB`): diesel-async's driver sends its bytes
+    /// as a string, and a `UNION ALL` column of strings in the connection's character set
+    /// compares as text, so bytes that are not UTF-8 never matched the stored key.
+    fn binary_key_input<ST>() -> bool
+    where
+        Self: HasSqlType<ST>,
+    {
+        matches!(
+            <Mysql as HasSqlType<ST>>::metadata(&mut ()),
+            diesel::mysql::MysqlType::Blob
+        )
+    }
 }

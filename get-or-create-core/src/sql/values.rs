@@ -4,15 +4,17 @@
 use std::marker::PhantomData;
 
 use diesel::backend::Backend;
+use diesel::dsl::SqlTypeOf;
 use diesel::query_builder::{AstPass, QueryId};
 use diesel::query_source::QuerySource;
-use diesel::{QueryResult, Selectable};
+use diesel::sql_types::HasSqlType;
+use diesel::{Column, QueryResult, Selectable};
 
 use super::bulk::{push_key_input_names, push_value_input_names, InputColumns, NullSafeEq};
 use super::bulk::{INPUT, ORD};
-use super::{push_default_values, push_insert_columns, push_insert_values, push_key_values};
+use super::{push_default_values, push_insert_columns, push_insert_values};
 use super::{Defaulted, Separator, Values};
-use crate::model::{Columns, Model};
+use crate::model::{Columns, KeyBind, KeyField, KeyVisitor, Model};
 use crate::strategy::Item;
 
 /// How a backend writes a list of rows inside a statement.
@@ -21,6 +23,55 @@ pub(crate) trait RowList: NullSafeEq {
     /// than `VALUES (..), (..)`: MariaDB 10.11 reads bind parameters inside a `VALUES`
     /// table constructor as empty values (the `VALUES` list of an `INSERT` is fine).
     const ROWS_AS_UNION: bool;
+
+    /// Whether a key value of SQL type `ST` is written `CAST(? AS BINARY)` in the input
+    /// relation, so that the relation's column is binary whatever type the driver sends
+    /// the bind as.
+    fn binary_key_input<ST>() -> bool
+    where
+        Self: HasSqlType<ST>,
+    {
+        false
+    }
+}
+
+/// `1, k0, k1, ..` of one item in the input relation: its key values, each a bind (see
+/// [`RowList::binary_key_input`]).
+fn push_key_inputs<'b, M, DB>(
+    key: &'b M::Key,
+    out: &mut AstPass<'_, 'b, DB>,
+    comma: &mut Separator,
+) -> QueryResult<()>
+where
+    M: Columns<DB>,
+    DB: RowList,
+{
+    struct KeyInputs<'a, 'o, 'b, M: Model, DB: Backend> {
+        key: &'b M::Key,
+        out: &'a mut AstPass<'o, 'b, DB>,
+        comma: &'a mut Separator,
+    }
+    impl<M: Model, DB: RowList> KeyVisitor<M, DB> for KeyInputs<'_, '_, '_, M, DB> {
+        fn visit<Col>(&mut self) -> QueryResult<()>
+        where
+            Col: Column<SqlType: 'static>,
+            M: KeyField<Col>,
+            <M as KeyField<Col>>::Value: KeyBind<Col, DB>,
+            DB: HasSqlType<SqlTypeOf<Col>>,
+        {
+            self.comma.push(self.out);
+            let binary = DB::binary_key_input::<SqlTypeOf<Col>>();
+            if binary {
+                self.out.push_sql("CAST(");
+            }
+            <M as KeyField<Col>>::get(self.key).bind_key(self.out)?;
+            if binary {
+                self.out.push_sql(" AS BINARY)");
+            }
+            Ok(())
+        }
+    }
+    M::visit_key(&mut KeyInputs::<M, DB> { key, out, comma })
 }
 
 /// `(<insert columns>) VALUES (k1, .., d1, ..), (..)`: the items as the column list and
@@ -92,7 +143,7 @@ where
         }
         out.push_sql(&format!("{}, ", i + 1));
         let mut comma = Separator::new(", ");
-        push_key_values::<M, DB>(key, out, &mut comma)?;
+        push_key_inputs::<M, DB>(key, out, &mut comma)?;
         if columns == InputColumns::Insert {
             let values = Values::Defaults(values);
             push_default_values::<M, DB>(values, Defaulted::Omitted, out, &mut comma)?;
