@@ -777,10 +777,11 @@ impl NullSafeEq for Mysql {
 impl RowList for Mysql {
     const ROWS_AS_UNION: bool = true;
 
-    /// A binary key (`BINARY`, `VARBINARY`, `BLOB`): diesel-async's driver sends its bytes
-    /// as a string, and a `UNION ALL` column of strings in the connection's character set
-    /// compares as text, so bytes that are not UTF-8 never matched the stored key.
-    fn binary_key_input<ST>() -> bool
+    /// A binary value (`BINARY`, `VARBINARY`, `BLOB`): diesel-async's driver sends its
+    /// bytes as a string, and a `UNION ALL` column of strings is text in the connection's
+    /// character set: a key whose bytes are not UTF-8 never matched its stored row, and
+    /// such a value could not be written through the relation ("Incorrect string value").
+    fn binary_input<ST>() -> bool
     where
         Self: HasSqlType<ST>,
     {

@@ -440,6 +440,50 @@ pub(crate) fn push_on_create<DB: Backend, M: Model>(out: &mut AstPass<'_, '_, DB
     }
 }
 
+/// How a value's bind parameter is written: as is, or cast to some SQL type
+/// (`CAST(? AS <type>)`), per SQL type.
+pub(crate) trait BindCast<DB: Backend> {
+    /// The type a bind of SQL type `ST` is cast to, if any.
+    fn cast<ST>() -> Option<&'static str>
+    where
+        DB: HasSqlType<ST>;
+}
+
+/// Every bind as is.
+pub(crate) struct AsIs;
+
+impl<DB: Backend> BindCast<DB> for AsIs {
+    fn cast<ST>() -> Option<&'static str>
+    where
+        DB: HasSqlType<ST>,
+    {
+        None
+    }
+}
+
+/// `bind` (which pushes one bind parameter of `Col`), cast as `C` says.
+fn push_cast<'b, Col, DB, C>(
+    out: &mut AstPass<'_, 'b, DB>,
+    bind: impl FnOnce(&mut AstPass<'_, 'b, DB>) -> QueryResult<()>,
+) -> QueryResult<()>
+where
+    Col: Column,
+    DB: Backend + HasSqlType<SqlTypeOf<Col>>,
+    C: BindCast<DB>,
+{
+    let cast = C::cast::<SqlTypeOf<Col>>();
+    if cast.is_some() {
+        out.push_sql("CAST(");
+    }
+    bind(out)?;
+    if let Some(sql_type) = cast {
+        out.push_sql(" AS ");
+        out.push_sql(sql_type);
+        out.push_sql(")");
+    }
+    Ok(())
+}
+
 /// `$1, $2, ..` for the key's values, in [`push_key_columns`] order.
 pub(crate) fn push_key_values<'b, M, DB>(
     key: &'b M::Key,
@@ -450,12 +494,27 @@ where
     M: Columns<DB>,
     DB: Backend,
 {
-    struct KeyValues<'a, 'o, 'b, M: Model, DB: Backend> {
+    push_key_values_cast::<M, DB, AsIs>(key, out, comma)
+}
+
+/// [`push_key_values`], each bind cast as `C` says.
+pub(crate) fn push_key_values_cast<'b, M, DB, C>(
+    key: &'b M::Key,
+    out: &mut AstPass<'_, 'b, DB>,
+    comma: &mut Separator,
+) -> QueryResult<()>
+where
+    M: Columns<DB>,
+    DB: Backend,
+    C: BindCast<DB>,
+{
+    struct KeyValues<'a, 'o, 'b, M: Model, DB: Backend, C> {
         key: &'b M::Key,
         out: &'a mut AstPass<'o, 'b, DB>,
         comma: &'a mut Separator,
+        cast: PhantomData<C>,
     }
-    impl<M: Model, DB: Backend> KeyVisitor<M, DB> for KeyValues<'_, '_, '_, M, DB> {
+    impl<M: Model, DB: Backend, C: BindCast<DB>> KeyVisitor<M, DB> for KeyValues<'_, '_, '_, M, DB, C> {
         fn visit<Col>(&mut self) -> QueryResult<()>
         where
             Col: Column<SqlType: 'static>,
@@ -464,10 +523,16 @@ where
             DB: HasSqlType<SqlTypeOf<Col>>,
         {
             self.comma.push(self.out);
-            <M as KeyField<Col>>::get(self.key).bind_key(self.out)
+            let value = <M as KeyField<Col>>::get(self.key);
+            push_cast::<Col, DB, C>(self.out, |out| value.bind_key(out))
         }
     }
-    M::visit_key(&mut KeyValues::<M, DB> { key, out, comma })
+    M::visit_key(&mut KeyValues::<M, DB, C> {
+        key,
+        out,
+        comma,
+        cast: PhantomData,
+    })
 }
 
 /// Where the default columns' values of an insert or an update come from.
@@ -552,13 +617,31 @@ where
     M: Columns<DB>,
     DB: Backend,
 {
-    struct DefaultValues<'a, 'o, 'b, M: Model, DB: Backend> {
+    push_default_values_cast::<M, DB, AsIs>(values, defaulted, out, comma)
+}
+
+/// [`push_default_values`], each bind cast as `C` says.
+pub(crate) fn push_default_values_cast<'b, M, DB, C>(
+    values: Values<'b, M>,
+    defaulted: Defaulted,
+    out: &mut AstPass<'_, 'b, DB>,
+    comma: &mut Separator,
+) -> QueryResult<()>
+where
+    M: Columns<DB>,
+    DB: Backend,
+    C: BindCast<DB>,
+{
+    struct DefaultValues<'a, 'o, 'b, M: Model, DB: Backend, C> {
         values: Values<'b, M>,
         defaulted: Defaulted,
         out: &'a mut AstPass<'o, 'b, DB>,
         comma: &'a mut Separator,
+        cast: PhantomData<C>,
     }
-    impl<M: Model, DB: Backend> ValueVisitor<M, DB> for DefaultValues<'_, '_, '_, M, DB> {
+    impl<M: Model, DB: Backend, C: BindCast<DB>> ValueVisitor<M, DB>
+        for DefaultValues<'_, '_, '_, M, DB, C>
+    {
         fn visit<Col>(&mut self) -> QueryResult<()>
         where
             Col: Column<SqlType: 'static>,
@@ -574,7 +657,7 @@ where
             match (ValueBind::<Col, DB, _>::written(value), self.defaulted) {
                 (Some(value), _) => {
                     self.comma.push(self.out);
-                    bind_written::<Col, DB, _>(value, self.out)
+                    push_cast::<Col, DB, C>(self.out, |out| bind_written::<Col, DB, _>(value, out))
                 }
                 (None, Defaulted::Keyword) => {
                     self.comma.push(self.out);
@@ -585,11 +668,12 @@ where
             }
         }
     }
-    M::visit_values(&mut DefaultValues::<M, DB> {
+    M::visit_values(&mut DefaultValues::<M, DB, C> {
         values,
         defaulted,
         out,
         comma,
+        cast: PhantomData,
     })
 }
 

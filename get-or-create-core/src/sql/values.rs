@@ -4,17 +4,17 @@
 use std::marker::PhantomData;
 
 use diesel::backend::Backend;
-use diesel::dsl::SqlTypeOf;
 use diesel::query_builder::{AstPass, QueryId};
 use diesel::query_source::QuerySource;
 use diesel::sql_types::HasSqlType;
-use diesel::{Column, QueryResult, Selectable};
+use diesel::{QueryResult, Selectable};
 
 use super::bulk::{push_key_input_names, push_value_input_names, InputColumns, NullSafeEq};
 use super::bulk::{INPUT, ORD};
-use super::{push_default_values, push_insert_columns, push_insert_values};
+use super::{push_default_values_cast, push_insert_columns, push_insert_values};
+use super::{push_key_values_cast, BindCast};
 use super::{Defaulted, Separator, Values};
-use crate::model::{Columns, KeyBind, KeyField, KeyVisitor, Model};
+use crate::model::{Columns, Model};
 use crate::strategy::Item;
 
 /// How a backend writes a list of rows inside a statement.
@@ -24,10 +24,10 @@ pub(crate) trait RowList: NullSafeEq {
     /// table constructor as empty values (the `VALUES` list of an `INSERT` is fine).
     const ROWS_AS_UNION: bool;
 
-    /// Whether a key value of SQL type `ST` is written `CAST(? AS BINARY)` in the input
+    /// Whether a value of SQL type `ST` is written `CAST(? AS BINARY)` in the input
     /// relation, so that the relation's column is binary whatever type the driver sends
     /// the bind as.
-    fn binary_key_input<ST>() -> bool
+    fn binary_input<ST>() -> bool
     where
         Self: HasSqlType<ST>,
     {
@@ -35,43 +35,16 @@ pub(crate) trait RowList: NullSafeEq {
     }
 }
 
-/// `1, k0, k1, ..` of one item in the input relation: its key values, each a bind (see
-/// [`RowList::binary_key_input`]).
-fn push_key_inputs<'b, M, DB>(
-    key: &'b M::Key,
-    out: &mut AstPass<'_, 'b, DB>,
-    comma: &mut Separator,
-) -> QueryResult<()>
-where
-    M: Columns<DB>,
-    DB: RowList,
-{
-    struct KeyInputs<'a, 'o, 'b, M: Model, DB: Backend> {
-        key: &'b M::Key,
-        out: &'a mut AstPass<'o, 'b, DB>,
-        comma: &'a mut Separator,
+/// The binds of the input relation, cast as [`RowList::binary_input`] says.
+struct InputCast;
+
+impl<DB: RowList> BindCast<DB> for InputCast {
+    fn cast<ST>() -> Option<&'static str>
+    where
+        DB: HasSqlType<ST>,
+    {
+        DB::binary_input::<ST>().then_some("BINARY")
     }
-    impl<M: Model, DB: RowList> KeyVisitor<M, DB> for KeyInputs<'_, '_, '_, M, DB> {
-        fn visit<Col>(&mut self) -> QueryResult<()>
-        where
-            Col: Column<SqlType: 'static>,
-            M: KeyField<Col>,
-            <M as KeyField<Col>>::Value: KeyBind<Col, DB>,
-            DB: HasSqlType<SqlTypeOf<Col>>,
-        {
-            self.comma.push(self.out);
-            let binary = DB::binary_key_input::<SqlTypeOf<Col>>();
-            if binary {
-                self.out.push_sql("CAST(");
-            }
-            <M as KeyField<Col>>::get(self.key).bind_key(self.out)?;
-            if binary {
-                self.out.push_sql(" AS BINARY)");
-            }
-            Ok(())
-        }
-    }
-    M::visit_key(&mut KeyInputs::<M, DB> { key, out, comma })
 }
 
 /// `(<insert columns>) VALUES (k1, .., d1, ..), (..)`: the items as the column list and
@@ -143,10 +116,11 @@ where
         }
         out.push_sql(&format!("{}, ", i + 1));
         let mut comma = Separator::new(", ");
-        push_key_inputs::<M, DB>(key, out, &mut comma)?;
+        push_key_values_cast::<M, DB, InputCast>(key, out, &mut comma)?;
         if columns == InputColumns::Insert {
             let values = Values::Defaults(values);
-            push_default_values::<M, DB>(values, Defaulted::Omitted, out, &mut comma)?;
+            let defaulted = Defaulted::Omitted;
+            push_default_values_cast::<M, DB, InputCast>(values, defaulted, out, &mut comma)?;
         }
     }
     out.push_sql(close);
