@@ -55,6 +55,11 @@ trait Calls<M: GetOrCreate> {
         items: Vec<(M::Lookup, M::Defaults)>,
     ) -> Result<Vec<(M, bool)>, Error>;
 
+    async fn update_or_create_many(
+        &mut self,
+        items: Vec<(M::Lookup, M::Defaults)>,
+    ) -> Result<Vec<(M, bool)>, Error>;
+
     async fn update_or_create(
         &mut self,
         lookup: M::Lookup,
@@ -104,6 +109,13 @@ impl<M: GetOrCreate, C: GocConnection<M>> Calls<M> for Blocking<'_, C> {
         items: Vec<(M::Lookup, M::Defaults)>,
     ) -> Result<Vec<(M, bool)>, Error> {
         <M as GetOrCreate>::get_or_create_many(self.0, items)
+    }
+
+    async fn update_or_create_many(
+        &mut self,
+        items: Vec<(M::Lookup, M::Defaults)>,
+    ) -> Result<Vec<(M, bool)>, Error> {
+        <M as GetOrCreate>::update_or_create_many(self.0, items)
     }
 
     async fn update_or_create(
@@ -182,6 +194,13 @@ impl<M: BothCalls, C: AsyncGocConnection<M>> Calls<M> for Nonblocking<'_, C> {
         items: Vec<(<M as GetOrCreate>::Lookup, <M as GetOrCreate>::Defaults)>,
     ) -> Result<Vec<(M, bool)>, Error> {
         <M as AsyncGetOrCreate>::get_or_create_many(self.0, items).await
+    }
+
+    async fn update_or_create_many(
+        &mut self,
+        items: Vec<(<M as GetOrCreate>::Lookup, <M as GetOrCreate>::Defaults)>,
+    ) -> Result<Vec<(M, bool)>, Error> {
+        <M as AsyncGetOrCreate>::update_or_create_many(self.0, items).await
     }
 
     async fn update_or_create(
@@ -481,6 +500,35 @@ async fn matrix<M: Sample, X: Calls<M>>(
         1,
         ok(what, "update_or_create_with", got),
     );
+
+    // update_or_create_many: stored keys set to their last item's values, new keys made
+    // from theirs (the first item gets the created flag), each key written once.
+    let plan = [(0, 0), (8, 0), (1, 0), (8, 1), (0, 1), (9, 1)];
+    let items = plan.iter().map(|&(i, v)| item(i, v)).collect();
+    let rows = ok(
+        what,
+        "update_or_create_many",
+        calls.update_or_create_many(items).await,
+    );
+    assert_eq!(
+        flags(&rows),
+        [false, true, false, false, false, true],
+        "{what}: created flags"
+    );
+    let last: BTreeMap<usize, usize> = plan.iter().copied().collect();
+    let mut settled: State<M> = BTreeMap::new();
+    for (&(i, _), (row, _)) in plan.iter().zip(rows) {
+        let expected = settled.entry(i).or_insert_with(|| match state.get(&i) {
+            Some(stored) => M::updated(stored.clone(), i, last[&i]).comparable(),
+            None => expect::<M>(row.id(), i, last[&i]),
+        });
+        assert_eq!(
+            row.comparable(),
+            *expected,
+            "{what}: key {i} ends with its last item's values"
+        );
+    }
+    state.extend(settled);
 
     check_table(what, &state, load());
 }

@@ -6,10 +6,12 @@
 //! unanswered, returning the rows it found or created, numbered by their position among
 //! those items.
 
-use std::future::Future;
-use std::ops::Range;
 #[cfg(any(feature = "postgres", feature = "sqlite"))]
-use std::{collections::HashMap, hash::Hash};
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+use std::hash::Hash;
+use std::ops::Range;
 
 use super::{multiple_rows_match, Attempts, Failure, Named};
 use crate::model::{Columns, Model};
@@ -103,14 +105,16 @@ pub(crate) type Answer<M, Id> = (Numbered<M>, Id);
 /// spellings of one stored key as two keys; the identities the rows came back with tell.
 /// Each row whose writer is not its last item is written again from that item with the
 /// single `update_or_create`, and its other items read it with the single
-/// `get_or_create`, keeping the created flag this call gave them. `single` makes the
-/// single call of either kind.
+/// `get_or_create`, keeping the created flag this call gave them; so are the items at
+/// `reread` (by number), whose answer a later statement of the call made stale. `single`
+/// makes the single call of either kind.
 #[cfg(any(feature = "postgres", feature = "sqlite"))]
 pub(crate) async fn settle<S, M, A, Id>(
     session: &mut S,
     batch: &[&Item<M>],
     answers: Vec<Answer<M, Id>>,
     writer: &HashMap<Id, i64>,
+    reread: &HashSet<i64>,
     single: impl Fn(Bulk) -> A,
 ) -> Result<Vec<Numbered<M>>, Failure>
 where
@@ -137,15 +141,16 @@ where
     let (mut lasts, mut others) = (Vec::new(), Vec::new());
     let mut created_by_us: HashMap<i64, bool> = HashMap::new();
     for ((number, created, row), identity) in answers {
-        let Some(&last_number) = last.get(&identity) else {
+        let rewrite = last.get(&identity).copied();
+        if rewrite.is_none() && !reread.contains(&number) {
             rows.push((number, created, row));
             continue;
-        };
+        }
         let Ok(position) = usize::try_from(number - 1) else {
             continue;
         };
         created_by_us.insert(number, created);
-        if number == last_number {
+        if rewrite == Some(number) {
             lasts.push(position);
         } else {
             others.push(position);

@@ -412,7 +412,11 @@ where
         // item whose values each row holds (see `bulk::settle`).
         let mut answers = Vec::new();
         let mut writer: HashMap<String, i64> = HashMap::new();
+        // The items answered by an `UPDATE` whose row a later one (of another set of
+        // defaulted columns) wrote again: their answer is stale.
+        let mut reread = HashSet::new();
         if self.0 == Bulk::UpdateOrCreate && !pending.is_empty() {
+            let mut answered_by: HashMap<String, Vec<i64>> = HashMap::new();
             for group in bulk::group_by_defaulted::<M, Pg>(batch, &pending) {
                 let items: Vec<&Item<M>> = group.iter().map(|&i| batch[i]).collect();
                 if !items
@@ -428,6 +432,9 @@ where
                         continue;
                     };
                     writer.insert(identity.clone(), number);
+                    let earlier = answered_by.entry(identity.clone()).or_default();
+                    reread.extend(earlier.drain(..));
+                    earlier.push(number);
                     answers.push(((number, false, row), identity));
                 }
             }
@@ -457,7 +464,8 @@ where
                 answers.push(((number, created, row), identity));
             }
         }
-        rows.extend(bulk::settle(session, batch, answers, &writer, SingleCall).await?);
+        let settled = bulk::settle(session, batch, answers, &writer, &reread, SingleCall);
+        rows.extend(settled.await?);
         let answered: HashSet<i64> = rows.iter().map(|(number, _, _)| *number).collect();
         let unanswered = (0..batch.len())
             .filter(|&i| !answered.contains(&(i64::try_from(i).unwrap_or(i64::MAX) + 1)));

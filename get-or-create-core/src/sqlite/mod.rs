@@ -342,7 +342,10 @@ where
                         Some((rowid, bulk::renumber_one(number, &read_back)?))
                     })
                     .collect();
-                rows.extend(bulk::settle(session, batch, answers, &writer, SingleCall).await?);
+                // Every answer comes from the read, after the call's last write.
+                let reread = HashSet::new();
+                let settled = bulk::settle(session, batch, answers, &writer, &reread, SingleCall);
+                rows.extend(settled.await?);
             }
             let answered: HashSet<i64> = rows.iter().map(|(number, _, _)| *number).collect();
             one_by_one.extend(
