@@ -1819,6 +1819,44 @@ mod asynchronous {
             assert_eq!(ids(&again), ids(&first));
         }
 
+        /// Async MariaDB, binary default values that are not UTF-8 through
+        /// `update_or_create_many`, into a stored row and a new one: stored as given. The
+        /// bulk input relation cast only keys to binary, and the call failed with
+        /// "Incorrect string value" for the relation's value column.
+        #[cfg(feature = "mysql")]
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn mysql_binary_values_through_update_or_create_many() {
+            use get_or_create_core::asynchronous::GetOrCreate as Async;
+            let db = MysqlDb::create_models();
+            let mut conn = db.models_connect_async().await;
+            let bytes = |v: u8| vec![0, 255, v, 0xc3, 0x28];
+            let item = |i: usize, v: u8| {
+                let mut defaults = Blob::defaults(i, 0);
+                defaults.maybe_data = Some(bytes(v));
+                (Blob::key(i), defaults)
+            };
+            <Blob as Async>::get_or_create_many(&mut conn, [item(1, 1)])
+                .await
+                .unwrap();
+            let items = [item(1, 2), item(2, 3), item(1, 4), item(2, 5)];
+            let rows = <Blob as Async>::update_or_create_many(&mut conn, items)
+                .await
+                .unwrap();
+            let got: Vec<(Option<Vec<u8>>, bool)> = rows
+                .into_iter()
+                .map(|(row, created)| (row.maybe_data, created))
+                .collect();
+            assert_eq!(
+                got,
+                [
+                    (Some(bytes(4)), false),
+                    (Some(bytes(5)), true),
+                    (Some(bytes(4)), false),
+                    (Some(bytes(5)), false)
+                ]
+            );
+        }
+
         /// As [`mysql_blobs`], with `moods.uid`, a `BINARY(16)` key part.
         #[cfg(feature = "mysql")]
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
