@@ -144,10 +144,13 @@ pub trait GetOrCreate: Model {
     ///
     /// It sends a fixed number of statements per chunk of items, not per item: on
     /// PostgreSQL one when every key is stored (an `UPDATE .. FROM` the items) and three
-    /// otherwise (that update, an insert of the missing keys, a read); on SQLite three; on
-    /// MySQL/MariaDB at most four (a read, the update, the insert, a read). Like the single
-    /// call it never loses an update to a concurrent call and never creates a duplicate:
-    /// an item whose row a concurrent call stored meanwhile is updated by the single call.
+    /// otherwise (that update, an insert of the missing keys, a read); on SQLite four (a
+    /// check of the key's unique index, the update, the insert, a read); on MySQL/MariaDB
+    /// at most four (a read, the update, the insert, a read). Like the single call it
+    /// never loses an update to a concurrent call and never creates a duplicate: an item
+    /// whose row a concurrent call stored meanwhile is updated by the single call. Stored
+    /// keys need no unique index; without one, a key not stored is
+    /// [`Error::NoUniqueIndex`] before anything is written.
     ///
     /// The same key twice in `items` behaves as a loop of single calls would leave the
     /// table: the row ends with the values of the key's last item, and is created (when
