@@ -1152,7 +1152,7 @@ impl Report {
         stored_by_key.len()
     }
 
-    /// The check of a race of the calls that only create: as [`Report::each_created_once`],
+    /// The check of a race of the calls that only create: as `each_created_once`,
     /// and each key's row holds its creator's defaults and is the row every caller got.
     pub fn assert_exact(
         &self,
@@ -1181,7 +1181,7 @@ impl Report {
     }
 
     /// The check of a race of `update_or_create_many`, whose callers write every key: as
-    /// [`Report::each_created_once`], and each key's row is the row every caller got (by
+    /// `each_created_once`, and each key's row is the row every caller got (by
     /// id), holding the values of one of its callers.
     pub fn assert_upserted(
         &self,

@@ -226,7 +226,9 @@ where
     }
 }
 
-/// Pushes a written value as a bind parameter for `Col`.
+/// Pushes a written value as a bind parameter for `Col` (for the statements of `sql`,
+/// which a build without a backend leaves out).
+#[cfg(any(feature = "postgres", feature = "sqlite", feature = "mysql"))]
 pub(crate) fn bind_written<'b, Col, DB, T>(
     value: &'b T,
     out: &mut AstPass<'_, 'b, DB>,

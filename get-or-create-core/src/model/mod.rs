@@ -26,6 +26,7 @@ use diesel::{Column, QueryResult, Table};
 mod bind;
 mod check;
 
+#[cfg(any(feature = "postgres", feature = "sqlite", feature = "mysql"))]
 pub(crate) use bind::bind_written;
 pub use bind::{defaultable, nullable, spelled, Spelling};
 pub use bind::{ArrayProbe, IsArray, IsNotArray};

@@ -461,11 +461,8 @@ impl<DB: Backend> BindCast<DB> for AsIs {
     }
 }
 
-/// `bind` (which pushes one bind parameter of `Col`), cast as `C` says.
-fn push_cast<'b, Col, DB, C>(
-    out: &mut AstPass<'_, 'b, DB>,
-    bind: impl FnOnce(&mut AstPass<'_, 'b, DB>) -> QueryResult<()>,
-) -> QueryResult<()>
+/// `CAST(` before a bind parameter of `Col` that `C` casts; the type to close it with.
+fn open_cast<Col, DB, C>(out: &mut AstPass<'_, '_, DB>) -> Option<&'static str>
 where
     Col: Column,
     DB: Backend + HasSqlType<SqlTypeOf<Col>>,
@@ -475,13 +472,16 @@ where
     if cast.is_some() {
         out.push_sql("CAST(");
     }
-    bind(out)?;
+    cast
+}
+
+/// ` AS <type>)` after a bind parameter that [`open_cast`] opened.
+fn close_cast<DB: Backend>(out: &mut AstPass<'_, '_, DB>, cast: Option<&'static str>) {
     if let Some(sql_type) = cast {
         out.push_sql(" AS ");
         out.push_sql(sql_type);
         out.push_sql(")");
     }
-    Ok(())
 }
 
 /// `$1, $2, ..` for the key's values, in [`push_key_columns`] order.
@@ -523,8 +523,10 @@ where
             DB: HasSqlType<SqlTypeOf<Col>>,
         {
             self.comma.push(self.out);
-            let value = <M as KeyField<Col>>::get(self.key);
-            push_cast::<Col, DB, C>(self.out, |out| value.bind_key(out))
+            let cast = open_cast::<Col, DB, C>(self.out);
+            <M as KeyField<Col>>::get(self.key).bind_key(self.out)?;
+            close_cast(self.out, cast);
+            Ok(())
         }
     }
     M::visit_key(&mut KeyValues::<M, DB, C> {
@@ -657,7 +659,10 @@ where
             match (ValueBind::<Col, DB, _>::written(value), self.defaulted) {
                 (Some(value), _) => {
                     self.comma.push(self.out);
-                    push_cast::<Col, DB, C>(self.out, |out| bind_written::<Col, DB, _>(value, out))
+                    let cast = open_cast::<Col, DB, C>(self.out);
+                    bind_written::<Col, DB, _>(value, self.out)?;
+                    close_cast(self.out, cast);
+                    Ok(())
                 }
                 (None, Defaulted::Keyword) => {
                     self.comma.push(self.out);
