@@ -22,6 +22,11 @@ for_each_backend!(
     race_counts_every_update,
 );
 
+mod deadlock {
+    use super::*;
+    for_backends!([postgres mysql] deadlock_then_key_by_key);
+}
+
 diesel::table! {
     /// A counter per name: `revision` counts the updates a row received, written by the
     /// database (`on_update = "revision + 1"`), so that a lost update shows.
@@ -384,6 +389,95 @@ where
         stored,
         [(1, 1), (8, 1), (4, 0)],
         "{what}: each key written once"
+    );
+}
+
+/// Our bulk `UPDATE` deadlocks with a rival transaction: it locks `a`, waits for `b`,
+/// which the rival holds, and the rival then waits for `a`. The database aborts our
+/// statement (PostgreSQL after its `deadlock_timeout`); the chunk then goes one key at a
+/// time. Every item gets its key's final row, `a` and `b` are each written once by us (and
+/// once by the rival), and the repeated key `a` ends with its last item's values.
+fn deadlock_then_key_by_key<D: TestDb>()
+where
+    D::Conn: GocConnection<Counter>,
+{
+    let what = D::NAME;
+    let db = D::create();
+    let mut conn = db.connect();
+    create_counters::<D>(&mut conn);
+    let counter = |name: &str, value: i32| {
+        (
+            CounterLookup { name: name.into() },
+            CounterDefaults { value },
+        )
+    };
+    // Stored in this order, so that a scan of the table meets `a` before `b`.
+    Counter::update_or_create_many(&mut conn, [counter("a", 0), counter("b", 0)]).unwrap();
+    let mut rival = db.connect();
+    let begin = if D::NAME == PgDb::NAME {
+        "BEGIN"
+    } else {
+        "START TRANSACTION"
+    };
+    rival.batch_execute(begin).unwrap();
+    rival
+        .batch_execute("UPDATE counters SET value = 100, revision = revision + 1 WHERE name = 'b'")
+        .unwrap();
+    let log = StatementLog::install(&mut conn);
+    let rows = std::thread::scope(|scope| {
+        let ours = scope.spawn(|| {
+            Counter::update_or_create_many(
+                &mut conn,
+                [
+                    counter("a", 1),
+                    counter("b", 2),
+                    counter("a", 3),
+                    counter("c", 4),
+                ],
+            )
+        });
+        // Once our update holds `a` and waits for `b`, the rival asks for `a`.
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let rival_update =
+            "UPDATE counters SET value = 200, revision = revision + 1 WHERE name = 'a'";
+        rival.batch_execute(rival_update).unwrap();
+        rival.batch_execute("COMMIT").unwrap();
+        ours.join().expect("our call")
+    })
+    .unwrap_or_else(|e| panic!("{what}: {e:?}"));
+    let statements = log.take();
+    // One bulk `UPDATE`, the one that deadlocked; then each key's own.
+    let updates = |bulk: bool| {
+        statements
+            .iter()
+            .filter(|s| s.starts_with("UPDATE") && s.contains("__goc_i") == bulk)
+            .count()
+    };
+    assert_eq!(
+        (updates(true), updates(false)),
+        (1, 3),
+        "{what}: {statements:#?}"
+    );
+    let got: Vec<(&str, i32, bool)> = rows
+        .iter()
+        .map(|(c, created)| (c.name.as_str(), c.value, *created))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("a", 3, false),
+            ("b", 2, false),
+            ("a", 3, false),
+            ("c", 4, true)
+        ],
+        "{what}: {statements:#?}"
+    );
+    let stored = stored_counters::<D>(&mut db.connect(), &["a".into(), "b".into(), "c".into()]);
+    let revisions: Vec<(i32, i32)> = stored.iter().map(|c| (c.value, c.revision)).collect();
+    assert_eq!(
+        revisions,
+        [(3, 2), (2, 2), (4, 0)],
+        "{what}: each key written once by us, once by the rival: {statements:#?}"
     );
 }
 

@@ -6,10 +6,8 @@
 //! unanswered, returning the rows it found or created, numbered by their position among
 //! those items.
 
-#[cfg(any(feature = "postgres", feature = "sqlite"))]
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
-#[cfg(any(feature = "postgres", feature = "sqlite"))]
 use std::hash::Hash;
 use std::ops::Range;
 
@@ -164,6 +162,77 @@ where
         (number, created || ours, row)
     }));
     Ok(rows)
+}
+
+/// `update_or_create_many`'s items with the single calls, each key written once, from
+/// its last item, as the bulk statements would: the last item of each key by
+/// `update_or_create`, then the others by `get_or_create`, which read the row. A key's
+/// first item keeps the created flag. For a chunk whose bulk statements deadlocked or lost
+/// a race: overlapping bulk writes can do so again, attempt after attempt, and a single
+/// row's statements cannot.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+pub(crate) struct KeyByKey {
+    /// The last item of each key, by position in the chunk.
+    lasts: Vec<usize>,
+    /// The other items.
+    others: Vec<usize>,
+    /// A key's first item, by the key's last.
+    first_of: HashMap<usize, usize>,
+}
+
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+impl KeyByKey {
+    /// The items, by position in the chunk, each with its key as the database compares it
+    /// (any value that is equal for the items of one key).
+    pub(crate) fn from_keys<K: Eq + Hash>(items: impl IntoIterator<Item = (usize, K)>) -> Self {
+        let mut span: HashMap<K, (usize, usize)> = HashMap::new();
+        let mut positions = Vec::new();
+        for (position, key) in items {
+            let (first, last) = span.entry(key).or_insert((position, position));
+            *first = (*first).min(position);
+            *last = (*last).max(position);
+            positions.push(position);
+        }
+        let first_of: HashMap<usize, usize> = span.into_values().map(|(f, l)| (l, f)).collect();
+        let (mut lasts, mut others): (Vec<usize>, Vec<usize>) = positions
+            .into_iter()
+            .partition(|p| first_of.contains_key(p));
+        lasts.sort_unstable();
+        others.sort_unstable();
+        KeyByKey {
+            lasts,
+            others,
+            first_of,
+        }
+    }
+
+    /// Runs the single calls that `single` makes.
+    pub(crate) async fn run<S, M, A>(
+        self,
+        session: &mut S,
+        batch: &[&Item<M>],
+        single: impl Fn(Bulk) -> A,
+    ) -> Result<Vec<Numbered<M>>, Failure>
+    where
+        S: Session,
+        M: Model,
+        A: ItemByItem<S, M>,
+    {
+        let mut rows = one_by_one(session, batch, self.lasts, single(Bulk::UpdateOrCreate)).await?;
+        let mut creators = HashSet::new();
+        for (number, created, _) in &mut rows {
+            let position = usize::try_from(*number - 1).unwrap_or(usize::MAX);
+            if std::mem::take(created) {
+                creators.insert(self.first_of.get(&position).copied().unwrap_or(position));
+            }
+        }
+        rows.extend(one_by_one(session, batch, self.others, single(Bulk::GetOrCreate)).await?);
+        for (number, created, _) in &mut rows {
+            *created =
+                usize::try_from(*number - 1).is_ok_and(|position| creators.contains(&position));
+        }
+        Ok(rows)
+    }
 }
 
 /// The positions in `batch` of the items whose key holds no `NULL`, and of those whose key

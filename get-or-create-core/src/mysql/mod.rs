@@ -35,7 +35,7 @@
 //! the shared lock the failed insert already holds, so several losers do not deadlock.
 
 use std::cell::LazyCell;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use diesel::deserialize::FromSqlRow;
 use diesel::expression::QueryMetadata;
@@ -51,7 +51,7 @@ use statements::{Insert, InsertRows, LockInShareMode, ReadAll, ReadBack, ReadIns
 use statements::{Update, UpdateJoin};
 use unique_keys::{check_database, is_lost_race, unique_keys_of_lookup};
 
-use crate::flow::bulk::{self, Bulk, ChunkAttempt, ItemByItem, Numbered};
+use crate::flow::bulk::{self, Bulk, ChunkAttempt, ItemByItem, KeyByKey, Numbered};
 use crate::flow::{classify, fetch, fetch_as, load_all, retried, Attempt};
 use crate::flow::{Dialect, Failure};
 use crate::flow::{LazyValues, Stored, ValuesSource};
@@ -559,8 +559,8 @@ where
             // InnoDB's gap locks, attempt after attempt, and a single row's cannot.
             let read = |(number, first, last, _, _): &ReadAllRow<M>| (*number, *first, *last);
             if attempt > 1 {
-                let keys = KeyByKey::new(&plain, all.iter().map(read));
-                rows = keys.run(session, batch).await?;
+                let keys = key_by_key(&plain, all.iter().map(read));
+                rows = keys.run(session, batch, SingleCall).await?;
                 rows.extend(
                     bulk::one_by_one(session, batch, one_by_one, SingleCall(Bulk::UpdateOrCreate))
                         .await?,
@@ -569,7 +569,7 @@ where
             }
             // The missing keys one at a time, should their insert lose a race.
             let missing_by_key =
-                KeyByKey::new(&plain, all.iter().filter(|row| row.4.is_none()).map(read));
+                key_by_key(&plain, all.iter().filter(|row| row.4.is_none()).map(read));
             // Positions in `batch`: the last item of each stored key; each missing item,
             // whether it is the first and whether the last of its key.
             let mut stored_last = Vec::new();
@@ -655,7 +655,7 @@ where
                 rows = bulk::renumber(read.collect(), &read_back);
             }
             if let Some(by_key) = by_key {
-                rows.extend(by_key.run(session, batch).await?);
+                rows.extend(by_key.run(session, batch, SingleCall).await?);
             }
         }
         let single = SingleCall(Bulk::UpdateOrCreate);
@@ -664,78 +664,20 @@ where
     }
 }
 
-/// `update_or_create_many`'s items with the single calls, each key written once, from
-/// its last item, as the bulk statements would: the last item of each key by
-/// `update_or_create`, then the others by `get_or_create`, which read the row. A key's
-/// first item keeps the created flag.
-struct KeyByKey {
-    /// The last item of each key, by position in the chunk.
-    lasts: Vec<usize>,
-    /// The other items.
-    others: Vec<usize>,
-    /// A key's first item, by the key's last.
-    first_of: HashMap<usize, usize>,
-}
-
-impl KeyByKey {
-    /// The items at `plain` (positions in the chunk), from their read: each item's number
-    /// among them, whether it is the first of its key and whether the last. Which items
-    /// share a key is the database's answer: the read comes in key order, each key's items
-    /// together from the first to the last.
-    fn new(plain: &[usize], read: impl IntoIterator<Item = (i64, bool, bool)>) -> Self {
-        let mut keys = KeyByKey {
-            lasts: Vec::new(),
-            others: Vec::new(),
-            first_of: HashMap::new(),
-        };
-        let mut first = None;
-        for (number, is_first, is_last) in read {
-            let Some(&position) = usize::try_from(number - 1).ok().and_then(|i| plain.get(i))
-            else {
-                continue;
-            };
-            if is_first {
-                first = Some(position);
-            }
-            if is_last {
-                keys.lasts.push(position);
-                keys.first_of.insert(position, first.unwrap_or(position));
-            } else {
-                keys.others.push(position);
-            }
-        }
-        keys.lasts.sort_unstable();
-        keys.others.sort_unstable();
-        keys
-    }
-
-    async fn run<M, S>(
-        self,
-        session: &mut S,
-        batch: &[&Item<M>],
-    ) -> Result<Vec<Numbered<M>>, Failure>
-    where
-        S: Session<Backend = Mysql>,
-        M: Model,
-        SingleCall: ItemByItem<S, M>,
-    {
-        let single = SingleCall(Bulk::UpdateOrCreate);
-        let mut rows = bulk::one_by_one(session, batch, self.lasts, single).await?;
-        let mut creators = HashSet::new();
-        for (number, created, _) in &mut rows {
-            let position = usize::try_from(*number - 1).unwrap_or(usize::MAX);
-            if std::mem::take(created) {
-                creators.insert(self.first_of.get(&position).copied().unwrap_or(position));
-            }
-        }
-        let single = SingleCall(Bulk::GetOrCreate);
-        rows.extend(bulk::one_by_one(session, batch, self.others, single).await?);
-        for (number, created, _) in &mut rows {
-            *created =
-                usize::try_from(*number - 1).is_ok_and(|position| creators.contains(&position));
-        }
-        Ok(rows)
-    }
+/// The items at `plain` (positions in the chunk) one key at a time, from their read: each
+/// item's number among them, whether it is the first of its key and whether the last.
+/// Which items share a key is the database's answer: the read comes in key order, each
+/// key's items together from the first to the last.
+fn key_by_key(plain: &[usize], read: impl IntoIterator<Item = (i64, bool, bool)>) -> KeyByKey {
+    let mut key = 0;
+    let items = read.into_iter().filter_map(|(number, is_first, _)| {
+        let position = *usize::try_from(number - 1)
+            .ok()
+            .and_then(|i| plain.get(i))?;
+        key += usize::from(is_first);
+        Some((position, key))
+    });
+    KeyByKey::from_keys(items.collect::<Vec<_>>())
 }
 
 /// The single call, for the items of a chunk answered one by one.

@@ -51,9 +51,9 @@ mod input;
 mod statements;
 mod unique_key;
 
-use statements::{DoNothing, Insert, InsertMissing, Raise, ReadKeys, UpdateFromInput};
+use statements::{DoNothing, Insert, InsertMissing, KeyGroups, Raise, ReadKeys, UpdateFromInput};
 
-use crate::flow::bulk::{self, Bulk, ChunkAttempt, ItemByItem, Numbered};
+use crate::flow::bulk::{self, Bulk, ChunkAttempt, ItemByItem, KeyByKey, Numbered};
 use crate::flow::select_then_insert::{self, Inserter};
 use crate::flow::{classify, load_all, BackendErrors, Dialect, Failure, Named, Stored};
 use crate::model::{Columns, Model};
@@ -384,9 +384,31 @@ where
         &mut self,
         session: &mut S,
         batch: &[&Item<M>],
-        _attempt: u32,
+        attempt: u32,
     ) -> Result<Vec<Numbered<M>>, Failure> {
         let (mut pending, _) = bulk::split_null_keys::<M, Pg>(batch);
+        // `update_or_create_many` after a deadlock: its `UPDATE .. FROM` locks rows in the
+        // order of the plan, not of the keys (a hash join on a small table meets them in
+        // the heap's order, which updates change), so overlapping calls can deadlock
+        // again. The keys go one at a time.
+        if attempt > 1 && self.0 == Bulk::UpdateOrCreate && !pending.is_empty() {
+            let items: Vec<&Item<M>> = pending.iter().map(|&i| batch[i]).collect();
+            let keys: Vec<(i64, String)> =
+                load_all::<M, _, _, _>(session, KeyGroups::<M>::new(&items)).await?;
+            let mut seen = HashSet::new();
+            let keys = keys.into_iter().filter_map(|(number, key)| {
+                let position = *pending.get(usize::try_from(number - 1).ok()?)?;
+                seen.insert(position).then_some((position, key))
+            });
+            let mut rows = KeyByKey::from_keys(keys.collect::<Vec<_>>())
+                .run(session, batch, SingleCall)
+                .await?;
+            let answered: HashSet<i64> = rows.iter().map(|(number, _, _)| *number).collect();
+            let unanswered = (0..batch.len())
+                .filter(|&i| !answered.contains(&(i64::try_from(i).unwrap_or(i64::MAX) + 1)));
+            rows.extend(bulk::one_by_one(session, batch, unanswered, SingleCall(self.0)).await?);
+            return Ok(rows);
+        }
         let mut rows = Vec::with_capacity(batch.len());
         // Whether the items' keys may be created: not without a unique index.
         let mut create = true;

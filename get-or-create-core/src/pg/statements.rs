@@ -415,6 +415,71 @@ where
     }
 }
 
+/// Which of a chunk's items share a key, as the table compares keys: for a chunk that goes
+/// one key at a time after a deadlock.
+///
+/// ```sql
+/// SELECT __goc_i.__goc_ord, CASE WHEN <table>.ctid IS NULL
+///     THEN 'k' || CAST(ROW(<keys as compared>) AS text)
+///     ELSE 'r' || CAST(ROW(<primary key>) AS text) END
+/// FROM UNNEST($1, ..) WITH ORDINALITY AS __goc_i(<keys>, __goc_ord)
+/// LEFT JOIN <table> ON <keys match> [AND (<filter>)]
+/// ```
+///
+/// A stored key is named by its row, a new one by its value as its index compares it
+/// (`lower(..)`, a declared collation). A plain left join, as the bulk insert's.
+pub(crate) struct KeyGroups<'a, M: Model> {
+    batch: Batch<'a, M>,
+    primary_key: <M::Table as Table>::PrimaryKey,
+    from: <M::Table as QuerySource>::FromClause,
+}
+
+impl<'a, M: Model> KeyGroups<'a, M> {
+    pub(crate) fn new(items: &'a [&'a Item<M>]) -> Self {
+        KeyGroups {
+            batch: Batch(items),
+            primary_key: M::Table::default().primary_key(),
+            from: M::Table::default().from_clause(),
+        }
+    }
+}
+
+impl<M: Model> QueryId for KeyGroups<'_, M> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<M: Model> Query for KeyGroups<'_, M> {
+    /// The item's position in the chunk, its key.
+    type SqlType = (BigInt, Text);
+}
+
+impl<M> QueryFragment<Pg> for KeyGroups<'_, M>
+where
+    M: Columns<Pg>,
+    <M::Table as QuerySource>::FromClause: QueryFragment<Pg>,
+    <M::Table as Table>::PrimaryKey: QueryFragment<Pg>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        out.unsafe_to_cache_prepared();
+        out.push_sql("SELECT ");
+        push_ord(&mut out)?;
+        out.push_sql(", CASE WHEN ");
+        self.from.walk_ast(out.reborrow())?;
+        out.push_sql(".ctid IS NULL THEN 'k' || CAST(ROW(");
+        push_input_keys::<M, Pg>(&mut out)?;
+        out.push_sql(") AS text) ELSE 'r' || ");
+        push_identity(&self.primary_key, &mut out)?;
+        out.push_sql(" END");
+        push_input(&self.batch, InputColumns::Key, &mut out)?;
+        out.push_sql(" LEFT JOIN ");
+        self.from.walk_ast(out.reborrow())?;
+        out.push_sql(" ON ");
+        push_keys_match::<M, Pg, _>(&self.from, &mut out)?;
+        push_filter::<M, Pg>(" AND ", &mut out)
+    }
+}
+
 /// The update of a bulk `update_or_create_many` chunk, its first statement:
 ///
 /// ```sql
