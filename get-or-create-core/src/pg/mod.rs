@@ -346,7 +346,9 @@ impl Savepoint {
 /// its identity and the item is the first of that insert's items with that row. An item
 /// left without a row (its key holds a `NULL`; its insert met a clash the read cannot
 /// explain; for `update_or_create_many`, its row was stored by a concurrent caller after
-/// the update) is answered by the single call.
+/// the update) is answered by the single call; a row left with another item's values than
+/// its last's is written again (see [`bulk::settle`]). After a deadlock,
+/// `update_or_create_many`'s chunk goes one key at a time ([`KeyGroups`], [`KeyByKey`]).
 struct Chunk(Bulk);
 
 /// A bulk call on a key no unique index backs (`failure`, its [`Error::NoUniqueIndex`]):
