@@ -394,17 +394,7 @@ where
         // the heap's order, which updates change), so overlapping calls can deadlock
         // again. The keys go one at a time.
         if attempt > 1 && self.0 == Bulk::UpdateOrCreate && !pending.is_empty() {
-            let items: Vec<&Item<M>> = pending.iter().map(|&i| batch[i]).collect();
-            let keys: Vec<(i64, String)> =
-                load_all::<M, _, _, _>(session, KeyGroups::<M>::new(&items)).await?;
-            let mut seen = HashSet::new();
-            let keys = keys.into_iter().filter_map(|(number, key)| {
-                let position = *pending.get(usize::try_from(number - 1).ok()?)?;
-                seen.insert(position).then_some((position, key))
-            });
-            let mut rows = KeyByKey::from_keys(keys.collect::<Vec<_>>())
-                .run(session, batch, SingleCall)
-                .await?;
+            let mut rows = key_by_key::<M, S>(session, batch, &pending).await?;
             let answered: HashSet<i64> = rows.iter().map(|(number, _, _)| *number).collect();
             let unanswered = (0..batch.len())
                 .filter(|&i| !answered.contains(&(i64::try_from(i).unwrap_or(i64::MAX) + 1)));
@@ -496,6 +486,32 @@ where
         rows.extend(bulk::one_by_one(session, batch, unanswered, SingleCall(self.0)).await?);
         Ok(rows)
     }
+}
+
+/// `update_or_create_many`'s items at `positions` one key at a time ([`KeyByKey`]), their
+/// keys named by [`KeyGroups`].
+async fn key_by_key<M, S>(
+    session: &mut S,
+    batch: &[&Item<M>],
+    positions: &[usize],
+) -> Result<Vec<Numbered<M>>, Failure>
+where
+    S: Session<Backend = Pg>,
+    M: Stored<Pg> + Model<Table: Table<PrimaryKey: QueryFragment<Pg> + Send>>,
+    Pg: Dialect<M> + QueryMetadata<(Oid, Bool, RowType<M, Pg>)>,
+    (u32, bool, M): FromSqlRow<(Oid, Bool, RowType<M, Pg>), Pg>,
+{
+    let items: Vec<&Item<M>> = positions.iter().map(|&i| batch[i]).collect();
+    let keys: Vec<(i64, String)> =
+        load_all::<M, _, _, _>(session, KeyGroups::<M>::new(&items)).await?;
+    // An item with several rows (no unique index) is named once.
+    let mut seen = HashSet::new();
+    let keys = keys.into_iter().filter_map(|(number, key)| {
+        let position = *positions.get(usize::try_from(number - 1).ok()?)?;
+        seen.insert(position).then_some((position, key))
+    });
+    let keys = KeyByKey::from_keys(keys.collect::<Vec<_>>());
+    keys.run(session, batch, SingleCall).await
 }
 
 /// [`InsertMissing`] for the items of `batch` at `positions` (per set of columns they
