@@ -22,6 +22,39 @@ for_each_backend!(
     race_counts_every_update,
 );
 
+/// SQLite's index check of `update_or_create_many` sees a unique index dropped after an
+/// earlier call, before the call writes anything. (Kept prepared, the check's `EXPLAIN`
+/// still ran, and the update wrote before the insert failed.)
+#[test]
+fn sqlite_index_dropped_after_a_call() {
+    let db = SqliteDb::create();
+    let mut conn = db.connect();
+    conn.batch_execute(
+        "CREATE TABLE counters (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL,
+             value INTEGER NOT NULL, revision INTEGER NOT NULL DEFAULT 0);
+         CREATE UNIQUE INDEX counters_name ON counters (name);",
+    )
+    .unwrap();
+    let counter = |name: &str, value: i32| {
+        (
+            CounterLookup { name: name.into() },
+            CounterDefaults { value },
+        )
+    };
+    Counter::update_or_create_many(&mut conn, [counter("a", 1)]).unwrap();
+    conn.batch_execute("DROP INDEX counters_name").unwrap();
+    let error = Counter::update_or_create_many(&mut conn, [counter("a", 2), counter("b", 3)])
+        .expect_err("no unique index backs the key any more");
+    assert!(matches!(error, Error::NoUniqueIndex { .. }), "{error:?}");
+    let stored = SqliteDb::count(&mut conn, "counters");
+    assert_eq!(stored, 1, "nothing written");
+    let value: i32 = counters::table
+        .select(counters::value)
+        .first(&mut conn)
+        .unwrap();
+    assert_eq!(value, 1, "the stored row is unchanged");
+}
+
 mod deadlock {
     use super::*;
     for_backends!([postgres mysql] deadlock_then_key_by_key);

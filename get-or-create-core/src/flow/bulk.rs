@@ -101,11 +101,9 @@ pub(crate) type Answer<M, Id> = (Numbered<M>, Id);
 /// The statements take each key's last item by comparing the items' keys, which on a
 /// column whose own collation ignores case (not declared on the lookup) can see two
 /// spellings of one stored key as two keys; the identities the rows came back with tell.
-/// Each row whose writer is not its last item is written again from that item with the
-/// single `update_or_create`, and its other items read it with the single
-/// `get_or_create`, keeping the created flag this call gave them; so are the items at
-/// `reread` (by number), whose answer a later statement of the call made stale. `single`
-/// makes the single call of either kind.
+/// Each row whose writer is not its last item goes [`KeyByKey`], and so do the items at
+/// `reread` (by number), whose answer a later statement of the call made stale.
+/// `single` makes the single call of either kind.
 #[cfg(any(feature = "postgres", feature = "sqlite"))]
 pub(crate) async fn settle<S, M, A, Id>(
     session: &mut S,
@@ -127,50 +125,51 @@ where
             .and_then(|i| batch.get(i))
             .is_some_and(|item| assigns_anything::<M, S::Backend>(Values::Defaults(&item.1)))
     };
-    let mut last: HashMap<Id, i64> = HashMap::new();
+    // Per row: its first item, and its last item that writes any.
+    let mut span: HashMap<Id, (i64, Option<i64>)> = HashMap::new();
     for ((number, _, _), identity) in &answers {
+        let (first, last) = span.entry(identity.clone()).or_insert((*number, None));
+        *first = (*first).min(*number);
         if writes(*number) {
-            let entry = last.entry(identity.clone()).or_insert(*number);
-            *entry = (*entry).max(*number);
+            *last = Some(last.map_or(*number, |last| last.max(*number)));
         }
     }
-    last.retain(|identity, number| writer.get(identity) != Some(number));
+    span.retain(|identity, (_, last)| last.is_some() && writer.get(identity) != last.as_ref());
+    let position = |number: i64| usize::try_from(number - 1).ok();
     let mut rows = Vec::with_capacity(answers.len());
-    let (mut lasts, mut others) = (Vec::new(), Vec::new());
-    let mut created_by_us: HashMap<i64, bool> = HashMap::new();
+    let mut keys = KeyByKey::default();
     for ((number, created, row), identity) in answers {
-        let rewrite = last.get(&identity).copied();
-        if rewrite.is_none() && !reread.contains(&number) {
+        let rewrite = span.get(&identity).copied();
+        let (Some(item), true) = (
+            position(number),
+            rewrite.is_some() || reread.contains(&number),
+        ) else {
             rows.push((number, created, row));
             continue;
-        }
-        let Ok(position) = usize::try_from(number - 1) else {
-            continue;
         };
-        created_by_us.insert(number, created);
-        if rewrite == Some(number) {
-            lasts.push(position);
-        } else {
-            others.push(position);
+        if created {
+            keys.created.insert(item);
+        }
+        match rewrite {
+            Some((first, Some(last))) if last == number => {
+                keys.lasts.push(item);
+                keys.first_of.insert(item, position(first).unwrap_or(item));
+            }
+            _ => keys.others.push(item),
         }
     }
-    others.sort_unstable();
-    let mut rewritten = one_by_one(session, batch, lasts, single(Bulk::UpdateOrCreate)).await?;
-    rewritten.extend(one_by_one(session, batch, others, single(Bulk::GetOrCreate)).await?);
-    rows.extend(rewritten.into_iter().map(|(number, created, row)| {
-        let ours = created_by_us.get(&number).copied().unwrap_or_default();
-        (number, created || ours, row)
-    }));
+    keys.others.sort_unstable();
+    rows.extend(keys.run(session, batch, single).await?);
     Ok(rows)
 }
 
 /// `update_or_create_many`'s items with the single calls, each key written once, from
 /// its last item, as the bulk statements would: the last item of each key by
 /// `update_or_create`, then the others by `get_or_create`, which read the row. A key's
-/// first item keeps the created flag. For a chunk whose bulk statements deadlocked or lost
-/// a race: overlapping bulk writes can do so again, attempt after attempt, and a single
-/// row's statements cannot.
-#[cfg(any(feature = "postgres", feature = "mysql"))]
+/// first item gets the created flag. For a chunk whose bulk statements deadlocked or lost
+/// a race (overlapping bulk writes can do so again, attempt after attempt, and a single
+/// row's statements cannot), and for the rows [`settle`] writes again.
+#[derive(Default)]
 pub(crate) struct KeyByKey {
     /// The last item of each key, by position in the chunk.
     lasts: Vec<usize>,
@@ -178,12 +177,14 @@ pub(crate) struct KeyByKey {
     others: Vec<usize>,
     /// A key's first item, by the key's last.
     first_of: HashMap<usize, usize>,
+    /// The items the chunk's bulk statements already created the row of.
+    created: HashSet<usize>,
 }
 
-#[cfg(any(feature = "postgres", feature = "mysql"))]
 impl KeyByKey {
     /// The items, by position in the chunk, each with its key as the database compares it
     /// (any value that is equal for the items of one key).
+    #[cfg(any(feature = "postgres", feature = "mysql"))]
     pub(crate) fn from_keys<K: Eq + Hash>(items: impl IntoIterator<Item = (usize, K)>) -> Self {
         let mut span: HashMap<K, (usize, usize)> = HashMap::new();
         let mut positions = Vec::new();
@@ -203,12 +204,13 @@ impl KeyByKey {
             lasts,
             others,
             first_of,
+            created: HashSet::new(),
         }
     }
 
     /// Runs the single calls that `single` makes.
     pub(crate) async fn run<S, M, A>(
-        self,
+        mut self,
         session: &mut S,
         batch: &[&Item<M>],
         single: impl Fn(Bulk) -> A,
@@ -219,20 +221,33 @@ impl KeyByKey {
         A: ItemByItem<S, M>,
     {
         let mut rows = one_by_one(session, batch, self.lasts, single(Bulk::UpdateOrCreate)).await?;
-        let mut creators = HashSet::new();
-        for (number, created, _) in &mut rows {
+        for (number, created, _) in &rows {
             let position = usize::try_from(*number - 1).unwrap_or(usize::MAX);
-            if std::mem::take(created) {
-                creators.insert(self.first_of.get(&position).copied().unwrap_or(position));
+            if *created {
+                let first = self.first_of.get(&position).copied().unwrap_or(position);
+                self.created.insert(first);
             }
         }
         rows.extend(one_by_one(session, batch, self.others, single(Bulk::GetOrCreate)).await?);
         for (number, created, _) in &mut rows {
             *created =
-                usize::try_from(*number - 1).is_ok_and(|position| creators.contains(&position));
+                usize::try_from(*number - 1).is_ok_and(|position| self.created.contains(&position));
         }
         Ok(rows)
     }
+}
+
+/// The positions among `positions` of the items `rows` does not answer.
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+pub(crate) fn unanswered<M>(
+    rows: &[Numbered<M>],
+    positions: impl IntoIterator<Item = usize>,
+) -> Vec<usize> {
+    let answered: HashSet<i64> = rows.iter().map(|(number, _, _)| *number).collect();
+    positions
+        .into_iter()
+        .filter(|&i| !answered.contains(&(i64::try_from(i).unwrap_or(i64::MAX) + 1)))
+        .collect()
 }
 
 /// The positions in `batch` of the items whose key holds no `NULL`, and of those whose key
@@ -317,7 +332,7 @@ pub(crate) fn found_rows<M, Id>(
     read: Vec<(i64, Id, M)>,
     positions: &[usize],
 ) -> (Vec<Numbered<M>>, Vec<usize>) {
-    let found: std::collections::HashSet<i64> = read.iter().map(|(number, _, _)| *number).collect();
+    let found: HashSet<i64> = read.iter().map(|(number, _, _)| *number).collect();
     let missing = (1..)
         .zip(positions)
         .filter(|(number, _)| !found.contains(number))

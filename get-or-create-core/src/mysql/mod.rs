@@ -35,7 +35,6 @@
 //! the shared lock the failed insert already holds, so several losers do not deadlock.
 
 use std::cell::LazyCell;
-use std::collections::HashSet;
 
 use diesel::deserialize::FromSqlRow;
 use diesel::expression::QueryMetadata;
@@ -546,9 +545,9 @@ where
                 .first()
                 .and_then(|(_, _, _, database, _)| database.clone());
             // Several rows of one key (no unique index backs it): the driver reports
-            // `MultipleRowsMatch`, before anything is written.
-            let mut seen = HashSet::new();
-            if all.iter().any(|(number, ..)| !seen.insert(*number)) {
+            // `MultipleRowsMatch`, before anything is written. (An item's rows come
+            // together: the read is in key order, then item order.)
+            if all.windows(2).any(|pair| pair[0].0 == pair[1].0) {
                 let found = all.into_iter().filter_map(|(number, _, _, _, row)| {
                     Some((bulk::renumber_one(number, &plain)?, false, row?))
                 });
@@ -557,9 +556,12 @@ where
             // After a deadlock, a lost race or a row deleted under the update, the keys go
             // one at a time: bulk statements whose key sets overlap can deadlock again on
             // InnoDB's gap locks, attempt after attempt, and a single row's cannot.
-            let read = |(number, first, last, _, _): &ReadAllRow<M>| (*number, *first, *last);
             if attempt > 1 {
-                let keys = key_by_key(&plain, all.iter().map(read));
+                let items = all.iter().filter_map(|(number, first, _, _, _)| {
+                    let position = *plain.get(usize::try_from(number - 1).ok()?)?;
+                    Some((position, *first))
+                });
+                let keys = key_by_key(items);
                 rows = keys.run(session, batch, SingleCall).await?;
                 rows.extend(
                     bulk::one_by_one(session, batch, one_by_one, SingleCall(Bulk::UpdateOrCreate))
@@ -567,9 +569,6 @@ where
                 );
                 return Ok(rows);
             }
-            // The missing keys one at a time, should their insert lose a race.
-            let missing_by_key =
-                key_by_key(&plain, all.iter().filter(|row| row.4.is_none()).map(read));
             // Positions in `batch`: the last item of each stored key; each missing item,
             // whether it is the first and whether the last of its key.
             let mut stored_last = Vec::new();
@@ -630,7 +629,12 @@ where
                     // insert clashed on another unique index, which names no item. The
                     // insert wrote nothing, and the stored keys are updated: the missing
                     // keys go one at a time, each still written once.
-                    Err(error) if is_duplicate(&error) => by_key = Some(missing_by_key),
+                    Err(error) if is_duplicate(&error) => {
+                        let items = missing
+                            .iter()
+                            .map(|&(position, first, _)| (position, first));
+                        by_key = Some(key_by_key(items));
+                    }
                     Err(error) => return Err(classify::<M, Mysql>(error)),
                 }
             }
@@ -664,18 +668,14 @@ where
     }
 }
 
-/// The items at `plain` (positions in the chunk) one key at a time, from their read: each
-/// item's number among them, whether it is the first of its key and whether the last.
-/// Which items share a key is the database's answer: the read comes in key order, each
-/// key's items together from the first to the last.
-fn key_by_key(plain: &[usize], read: impl IntoIterator<Item = (i64, bool, bool)>) -> KeyByKey {
+/// Items one key at a time, from their read: each item's position in the chunk and
+/// whether it is the first of its key. Which items share a key is the database's answer:
+/// the read comes in key order, each key's items together from the first.
+fn key_by_key(items: impl IntoIterator<Item = (usize, bool)>) -> KeyByKey {
     let mut key = 0;
-    let items = read.into_iter().filter_map(|(number, is_first, _)| {
-        let position = *usize::try_from(number - 1)
-            .ok()
-            .and_then(|i| plain.get(i))?;
+    let items = items.into_iter().map(|(position, is_first)| {
         key += usize::from(is_first);
-        Some((position, key))
+        (position, key)
     });
     KeyByKey::from_keys(items.collect::<Vec<_>>())
 }

@@ -389,19 +389,15 @@ where
         attempt: u32,
     ) -> Result<Vec<Numbered<M>>, Failure> {
         let (mut pending, _) = bulk::split_null_keys::<M, Pg>(batch);
+        let mut rows = Vec::with_capacity(batch.len());
         // `update_or_create_many` after a deadlock: its `UPDATE .. FROM` locks rows in the
         // order of the plan, not of the keys (a hash join on a small table meets them in
         // the heap's order, which updates change), so overlapping calls can deadlock
         // again. The keys go one at a time.
         if attempt > 1 && self.0 == Bulk::UpdateOrCreate && !pending.is_empty() {
-            let mut rows = key_by_key::<M, S>(session, batch, &pending).await?;
-            let answered: HashSet<i64> = rows.iter().map(|(number, _, _)| *number).collect();
-            let unanswered = (0..batch.len())
-                .filter(|&i| !answered.contains(&(i64::try_from(i).unwrap_or(i64::MAX) + 1)));
-            rows.extend(bulk::one_by_one(session, batch, unanswered, SingleCall(self.0)).await?);
-            return Ok(rows);
+            rows = key_by_key::<M, S>(session, batch, &pending).await?;
+            pending.clear();
         }
-        let mut rows = Vec::with_capacity(batch.len());
         // Whether the items' keys may be created: not without a unique index.
         let mut create = true;
         if !pending.is_empty() {
@@ -480,9 +476,7 @@ where
         }
         let settled = bulk::settle(session, batch, answers, &writer, &reread, SingleCall);
         rows.extend(settled.await?);
-        let answered: HashSet<i64> = rows.iter().map(|(number, _, _)| *number).collect();
-        let unanswered = (0..batch.len())
-            .filter(|&i| !answered.contains(&(i64::try_from(i).unwrap_or(i64::MAX) + 1)));
+        let unanswered = bulk::unanswered(&rows, 0..batch.len());
         rows.extend(bulk::one_by_one(session, batch, unanswered, SingleCall(self.0)).await?);
         Ok(rows)
     }

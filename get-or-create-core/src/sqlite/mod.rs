@@ -303,43 +303,41 @@ where
             let read = ValuesStatement::<M, Sqlite, ReadKeys>::new(&items);
             let read: Vec<(i64, i64, bool, M)> = load_all::<M, _, _, _>(session, read).await?;
             let position = |number: i64| read_back.get(usize::try_from(number - 1).ok()?).copied();
-            let mut writer: HashMap<i64, i64> = HashMap::new();
-            for (number, rowid, as_spelled, _) in &read {
-                let Some(position) = position(*number) else {
-                    continue;
-                };
-                // The writing group's last item of the row (for an insert, of the
-                // spelling it stored).
-                let writes = written_by.get(rowid) == Some(&group_of[position])
-                    && (*as_spelled || !inserted.contains_key(rowid));
-                if writes {
-                    let entry = writer.entry(*rowid).or_insert(*number);
-                    *entry = (*entry).max(*number);
-                }
-            }
-            let read: Vec<(i64, i64, M)> = read
-                .into_iter()
-                .map(|(number, rowid, _, row)| (number, rowid, row))
-                .collect();
             let group = |number: i64| group_of.get(position(number)?).copied();
-            let mut answers = Vec::with_capacity(read.len());
-            let rowids: Vec<i64> = read.iter().map(|(_, rowid, _)| *rowid).collect();
-            for ((number, created, row), rowid) in bulk::first_of_each_row(read, &inserted, group)
-                .into_iter()
-                .zip(rowids)
-            {
-                let Some(number) = bulk::renumber_one(number, &read_back) else {
-                    continue;
-                };
-                answers.push(((number, created, row), rowid));
-            }
             if self.0 == Bulk::GetOrCreate {
-                rows.extend(answers.into_iter().map(|(answer, _)| answer));
-            } else {
-                let writer = writer
+                let read = read
                     .into_iter()
-                    .filter_map(|(rowid, number)| {
-                        Some((rowid, bulk::renumber_one(number, &read_back)?))
+                    .map(|(number, rowid, _, row)| (number, rowid, row));
+                let read = bulk::first_of_each_row(read.collect(), &inserted, group);
+                rows.extend(bulk::renumber(read, &read_back));
+            } else {
+                // Per row, the item whose values it holds: the writing group's last item of
+                // the row (for an insert, of the spelling it stored).
+                let mut writer: HashMap<i64, i64> = HashMap::new();
+                let mut identities = Vec::with_capacity(read.len());
+                let mut read_rows = Vec::with_capacity(read.len());
+                for (number, rowid, as_spelled, row) in read {
+                    let writes = position(number).is_some_and(|p| {
+                        written_by.get(&rowid) == Some(&group_of[p])
+                            && (as_spelled || !inserted.contains_key(&rowid))
+                    });
+                    if let (true, Some(chunk_number)) =
+                        (writes, bulk::renumber_one(number, &read_back))
+                    {
+                        let entry = writer.entry(rowid).or_insert(chunk_number);
+                        *entry = (*entry).max(chunk_number);
+                    }
+                    identities.push(rowid);
+                    read_rows.push((number, rowid, row));
+                }
+                let answers = bulk::first_of_each_row(read_rows, &inserted, group)
+                    .into_iter()
+                    .zip(identities)
+                    .filter_map(|((number, created, row), rowid)| {
+                        Some((
+                            (bulk::renumber_one(number, &read_back)?, created, row),
+                            rowid,
+                        ))
                     })
                     .collect();
                 // Every answer comes from the read, after the call's last write.
@@ -347,12 +345,7 @@ where
                 let settled = bulk::settle(session, batch, answers, &writer, &reread, SingleCall);
                 rows.extend(settled.await?);
             }
-            let answered: HashSet<i64> = rows.iter().map(|(number, _, _)| *number).collect();
-            one_by_one.extend(
-                read_back
-                    .iter()
-                    .filter(|&&i| !answered.contains(&(i64::try_from(i).unwrap_or(i64::MAX) + 1))),
-            );
+            one_by_one.extend(bulk::unanswered(&rows, read_back));
         }
         one_by_one.sort_unstable();
         rows.extend(bulk::one_by_one(session, batch, one_by_one, SingleCall(self.0)).await?);

@@ -113,6 +113,8 @@ impl<M: Model> ExplainKeyIndex<M> {
     }
 }
 
+/// Prepared each time, though its text is the model's alone: the check is the prepare
+/// itself, and a kept `EXPLAIN` still runs after its index is dropped.
 impl<M: Model> QueryId for ExplainKeyIndex<M> {
     type QueryId = ();
     const HAS_STATIC_QUERY_ID: bool = false;
